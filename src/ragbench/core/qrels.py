@@ -1,0 +1,87 @@
+"""Columnar relevance judgments (no I/O: see :mod:`ragbench.core.io`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from ragbench.core.errors import FormatError
+
+
+def _string_array(values, name: str) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(values, pa.Array):
+        if pa.types.is_large_string(values.type):
+            values = values.cast(pa.string())
+        if not pa.types.is_string(values.type):
+            raise FormatError(f"must be strings, got {values.type}", field=name)
+        if values.null_count:
+            raise FormatError("must not contain nulls", field=name)
+        return values
+    return pa.array([str(v) for v in values], type=pa.string())
+
+
+@dataclass(frozen=True, eq=False)
+class Qrels:
+    """Graded relevance judgments, one row per (query, document).
+
+    ``relevance`` follows trec_eval: a non-negative integer grade, or a negative
+    value for a document that is in the pool but was not judged.
+    """
+
+    query_ids: pa.Array
+    doc_ids: pa.Array
+    relevance: np.ndarray
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "query_ids", _string_array(self.query_ids, "query_id"))
+        object.__setattr__(self, "doc_ids", _string_array(self.doc_ids, "doc_id"))
+        rel = np.asarray(self.relevance)
+        if rel.dtype.kind not in "iu":
+            if rel.dtype.kind == "f" and np.all(np.isfinite(rel)) and np.all(rel == np.round(rel)):
+                rel = rel.astype(np.int64)
+            elif len(rel):
+                raise FormatError("must be integers", source=self.source, field="relevance")
+        object.__setattr__(self, "relevance", rel.astype(np.int64, copy=False))
+        n = len(self.query_ids)
+        if len(self.doc_ids) != n or len(self.relevance) != n:
+            raise FormatError(
+                f"columns differ in length: query_id {n}, doc_id {len(self.doc_ids)}, "
+                f"relevance {len(self.relevance)}",
+                source=self.source,
+            )
+
+    @classmethod
+    def from_dict(cls, judgments: Mapping[str, Mapping[str, int]]) -> Qrels:
+        """``{query_id: {doc_id: grade}}`` -> Qrels."""
+        qids, dids, rels = [], [], []
+        for qid, docs in judgments.items():
+            for did, rel in docs.items():
+                qids.append(str(qid))
+                dids.append(str(did))
+                rels.append(int(rel))
+        return cls(qids, dids, np.asarray(rels, dtype=np.int64))
+
+    def to_dict(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for q, d, r in zip(
+            self.query_ids.to_pylist(), self.doc_ids.to_pylist(), self.relevance.tolist()
+        ):
+            out.setdefault(q, {})[d] = r
+        return out
+
+    def __len__(self) -> int:
+        return len(self.query_ids)
+
+    def query_set(self) -> set[str]:
+        return set(self.query_ids.unique().to_pylist())
+
+    def to_table(self) -> pa.Table:
+        return pa.table(
+            {"query_id": self.query_ids, "doc_id": self.doc_ids, "relevance": self.relevance}
+        )

@@ -104,3 +104,37 @@ def evaluate_ranked(rr: RankedRelevance, measures: Sequence[TrecMeasure]) -> Eva
                 s = int(s)
             columns.append(Column(name, fam.value_type, per_q, s))
     return Evaluation(rr.run_name, rr.query_ids, tuple(columns), rr.mismatch)
+
+
+def evaluate(qrels: Qrels, run: Run, measures: Iterable[str | object], *,
+             max_docs: int | None = None, complete: bool = False,
+             version: int = 10) -> Evaluation:
+    """Evaluate ragbench measures (``"nDCG@10"``, ``"P(rel=2)@5"``, see
+    :mod:`ragbench.core.measures`). Documents are ranked and judged once per
+    distinct ``rel`` threshold. Columns are named by the canonical measure string;
+    summaries are means over the evaluated queries (sums for counts)."""
+    from ragbench.core.measures import parse_all
+
+    parsed = parse_all(measures)
+    if not parsed:
+        from ragbench.core.errors import MeasureError
+        raise MeasureError("no measure given")
+    judged: dict[int, RankedRelevance] = {}
+    columns = []
+    rr = None
+    for m in parsed:
+        level = m.relevance_level
+        if level not in judged:
+            judged[level] = judge(qrels, run, relevance_level=level, max_docs=max_docs,
+                                  complete=complete, version=version)
+        rr = judged[level]
+        values = m.compute(rr)
+        if m.aggregate == "sum":
+            values = values.astype(np.int64)
+            summary = int(values.sum())
+            vtype = "int"
+        else:
+            summary = float(values.mean()) if len(values) else 0.0
+            vtype = "float"
+        columns.append(Column(str(m), vtype, values, summary))
+    return Evaluation(rr.run_name, rr.query_ids, tuple(columns), rr.mismatch)

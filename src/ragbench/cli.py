@@ -1,0 +1,259 @@
+"""The ``ragbench`` command line. Thin: parses arguments, calls the core, prints."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ragbench.core.errors import MeasureError, RagbenchError
+
+app = typer.Typer(help="Evaluate retrieval and RAG systems: trec_eval-exact measures and "
+                       "paired statistics.", no_args_is_help=True, add_completion=False)
+datasets_app = typer.Typer(help="Test collections.", no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
+
+err = Console(stderr=True)
+
+
+class EvalFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    trec_eval = "trec_eval"
+
+
+def _fail(exc: Exception) -> None:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+    raise typer.Exit(2)
+
+
+def _is_trec_spec(text: str) -> bool:
+    from ragbench.core.metrics import FAMILIES, NICKNAMES
+    return text in NICKNAMES or text.partition(".")[0] in FAMILIES
+
+
+def _report_mismatch(ev, complete: bool) -> None:
+    m = ev.mismatch
+    if m.only_in_qrels:
+        how = "counted as zero (-c)" if complete else "skipped from the averages (use -c to count them as zero)"
+        err.print(f"note: run {ev.run_name}: {len(m.only_in_qrels)} judged queries have no "
+                  f"results: {how}", highlight=False)
+    if m.only_in_run:
+        err.print(f"note: run {ev.run_name}: {len(m.only_in_run)} queries in the run have no "
+                  "judgments: ignored", highlight=False)
+
+
+@app.command()
+def evaluate(
+    qrels: Annotated[Path, typer.Argument(help="Qrels: TREC qrels file or BEIR qrels .tsv")],
+    runs: Annotated[list[Path], typer.Argument(help="One or more TREC run files")],
+    measure: Annotated[Optional[list[str]], typer.Option(
+        "-m", "--measure",
+        help="nDCG@10, P(rel=2)@5, AP ... or trec_eval specs: official, all_trec, P.5,10, "
+             "ndcg_cut.10 (default: trec_eval's official set)")] = None,
+    per_query: Annotated[bool, typer.Option("-q", help="Also print per-query values")] = False,
+    complete: Annotated[bool, typer.Option(
+        "-c", help="Average over every judged query; a query missing from a run counts "
+                   "as zero")] = False,
+    max_docs: Annotated[Optional[int], typer.Option(
+        "-M", help="Keep only the top N documents of each ranking")] = None,
+    level: Annotated[Optional[int], typer.Option(
+        "-l", help="Relevance threshold: grade >= N is relevant (default 1)")] = None,
+    fmt: Annotated[EvalFormat, typer.Option("--format", "-f")] = EvalFormat.table,
+    trec_eval_version: Annotated[int, typer.Option(
+        "--trec-eval-version", help="10 (default) or 9: trec_eval 9.x semantics, as "
+                                    "most published numbers and pytrec_eval")] = 10,
+) -> None:
+    """Evaluate runs against qrels, like trec_eval."""
+    from ragbench.core.evaluate import evaluate as evaluate_measures
+    from ragbench.core.evaluate import evaluate_trec
+    from ragbench.core.io import format_trec_eval
+    from ragbench.core.io.report import evaluations_to_csv, evaluations_to_json
+    from ragbench.core.io.trec import read_trec_run
+    from ragbench.core.measures import parse
+
+    try:
+        if trec_eval_version not in (9, 10):
+            raise MeasureError(f"--trec-eval-version must be 9 or 10, got {trec_eval_version}")
+        q = _read_qrels(qrels)
+        specs = measure or []
+        trec_mode = all(_is_trec_spec(s) for s in specs)
+        if not trec_mode:
+            bad = [s for s in specs if "." in s and _is_trec_spec(s)]
+            if bad:
+                raise MeasureError(f"cannot mix trec_eval specs ({', '.join(bad)}) with "
+                                   "ragbench measures in one call")
+            measures = [parse(s) for s in specs]
+            if level is not None:
+                measures = [m if "rel" in dict(m.params) else
+                            parse(_with_rel(str(m), level)) for m in measures]
+        evs = []
+        for path in runs:
+            run = read_trec_run(path)
+            if trec_mode:
+                ev = evaluate_trec(q, run, specs or None, relevance_level=1 if level is None
+                                   else level, max_docs=max_docs, complete=complete,
+                                   version=trec_eval_version)
+            else:
+                ev = evaluate_measures(q, run, measures, max_docs=max_docs,
+                                       complete=complete, version=trec_eval_version)
+            _report_mismatch(ev, complete)
+            evs.append(ev)
+    except RagbenchError as exc:
+        _fail(exc)
+    if fmt is EvalFormat.trec_eval:
+        sys.stdout.write("".join(format_trec_eval(ev, per_query=per_query) for ev in evs))
+    elif fmt is EvalFormat.json:
+        sys.stdout.write(evaluations_to_json(evs, per_query=per_query))
+    elif fmt is EvalFormat.csv:
+        sys.stdout.write(evaluations_to_csv(evs, per_query=per_query))
+    else:
+        _print_table(evs, per_query)
+
+
+class CompareFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+class TestName(str, Enum):
+    t = "t"
+    wilcoxon = "wilcoxon"
+    randomization = "randomization"
+
+
+class CorrectionName(str, Enum):
+    holm = "holm"
+    bonferroni = "bonferroni"
+    bh = "bh"
+    none = "none"
+
+
+@app.command()
+def compare(
+    qrels: Annotated[Path, typer.Argument(help="Qrels: TREC qrels file or BEIR qrels .tsv")],
+    runs: Annotated[list[Path], typer.Argument(help="Two or more TREC run files")],
+    measure: Annotated[Optional[list[str]], typer.Option(
+        "-m", "--measure", help="Measure(s) to compare on, e.g. nDCG@10")] = None,
+    baseline: Annotated[Optional[str], typer.Option(
+        help="Compare every run against this one (run name or file); default: all pairs")] = None,
+    test: Annotated[TestName, typer.Option(help="Paired test")] = TestName.t,
+    correction: Annotated[CorrectionName, typer.Option(
+        help="Multiple-comparison correction over the compared pairs")] = CorrectionName.holm,
+    alpha: Annotated[float, typer.Option(help="Significance level")] = 0.05,
+    resamples: Annotated[int, typer.Option(
+        help="Randomization / bootstrap resamples")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed for randomization and bootstrap")] = 0,
+    fmt: Annotated[CompareFormat, typer.Option("--format", "-f")] = CompareFormat.table,
+    trec_eval_version: Annotated[int, typer.Option("--trec-eval-version")] = 10,
+) -> None:
+    """Leaderboard with paired significance tests, corrected p-values and effect sizes.
+
+    Queries are paired over every judged query; a query a run did not answer
+    counts as 0 for it."""
+    from ragbench.core.io.report import (leaderboards_to_csv, leaderboards_to_json,
+                                         leaderboards_to_markdown)
+    from ragbench.core.io.trec import read_trec_run
+    from ragbench.core.leaderboard import compare_runs, unique_names
+    from ragbench.core.stats import StatsError
+
+    try:
+        q = _read_qrels(qrels)
+        loaded = [read_trec_run(p) for p in runs]
+        names = unique_names(loaded, [p.name for p in runs])
+        base = None
+        if baseline is not None:
+            by_path = {str(p): n for p, n in zip(runs, names)} | {p.name: n for p, n in
+                                                                zip(runs, names)}
+            base = baseline if baseline in names else by_path.get(baseline)
+            if base is None:
+                raise MeasureError(f"--baseline {baseline!r} is neither a run name "
+                                   f"({', '.join(names)}) nor one of the run files")
+        boards = compare_runs(q, loaded, measure or ["nDCG@10"], names=names, baseline=base,
+                              test=test.value, correction=correction.value, alpha=alpha,
+                              n_resamples=resamples, seed=seed, version=trec_eval_version)
+        for lb in boards[:1]:
+            for name, mm in lb.mismatches.items():
+                if mm.only_in_qrels:
+                    err.print(f"note: run {name}: {len(mm.only_in_qrels)} judged queries "
+                              "have no results: counted as 0", highlight=False)
+    except (RagbenchError, StatsError) as exc:
+        _fail(exc)
+    if fmt is CompareFormat.json:
+        sys.stdout.write(leaderboards_to_json(boards))
+    elif fmt is CompareFormat.csv:
+        sys.stdout.write(leaderboards_to_csv(boards))
+    elif fmt is CompareFormat.markdown:
+        sys.stdout.write(leaderboards_to_markdown(boards))
+    else:
+        _print_leaderboards(boards)
+
+
+def _print_leaderboards(boards) -> None:
+    from ragbench.core.io.report import LEADERBOARD_HEADERS, leaderboard_cells, leaderboard_rows
+    out = Console(width=max(Console().width, 150))
+    for lb in boards:
+        b = lb.board
+        table = Table(title=f"{lb.measure}: {len(lb.query_ids)} queries, {b.test} test, "
+                            f"{b.correction} correction, alpha {b.alpha}",
+                      title_justify="left",
+                      caption="* significant after correction; systems sharing a group "
+                              "letter are not significantly different",
+                      caption_justify="left")
+        for i, h in enumerate(LEADERBOARD_HEADERS):
+            table.add_column(h, justify="left" if i in (1, 4, 10) else "right")
+        for row in leaderboard_rows(lb):
+            table.add_row(*leaderboard_cells(row))
+        out.print(table)
+
+
+def _with_rel(text: str, level: int) -> str:
+    name, _, cut = text.partition("@")
+    if "(" in name:
+        name = name[:-1] + f",rel={level})"
+    else:
+        name = f"{name}(rel={level})"
+    return f"{name}@{cut}" if cut else name
+
+
+def _read_qrels(path: Path):
+    from ragbench.core.io.trec import read_trec_qrels
+    if path.suffix == ".tsv":
+        from ragbench.core.io import beir
+        return beir.read_beir_qrels(path)
+    return read_trec_qrels(path)
+
+
+def _print_table(evs, per_query: bool) -> None:
+    out = Console()
+    for ev in evs:
+        cols = [c for c in ev.columns if c.value_type != "str"]
+        table = Table(title=f"{ev.run_name} ({len(ev.query_ids)} queries)", title_justify="left")
+        table.add_column("query")
+        for c in cols:
+            table.add_column(c.name, justify="right")
+        if per_query:
+            for i, qid in enumerate(ev.query_ids):
+                table.add_row(qid, *(_num(c.per_query[i]) if c.per_query is not None else ""
+                                     for c in cols))
+        table.add_row("all", *(_num(c.summary) if c.summary is not None else ""
+                               for c in cols), style="bold")
+        out.print(table)
+
+
+def _num(v) -> str:
+    if isinstance(v, (int,)) or (hasattr(v, "dtype") and v.dtype.kind in "iu"):
+        return str(int(v))
+    return f"{float(v):.4f}"
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

@@ -163,7 +163,6 @@ def compare(
                                          leaderboards_to_markdown)
     from ragbench.core.io.trec import read_trec_run
     from ragbench.core.leaderboard import compare_runs, unique_names
-    from ragbench.core.stats import StatsError
 
     try:
         q = _read_qrels(qrels)
@@ -185,7 +184,7 @@ def compare(
                 if mm.only_in_qrels:
                     err.print(f"note: run {name}: {len(mm.only_in_qrels)} judged queries "
                               "have no results: counted as 0", highlight=False)
-    except (RagbenchError, StatsError) as exc:
+    except RagbenchError as exc:
         _fail(exc)
     if fmt is CompareFormat.json:
         sys.stdout.write(leaderboards_to_json(boards))

@@ -8,11 +8,10 @@ The tree, and when to catch each::
     │                             ``field`` where they are known
     ├── MeasureError (ValueError) a measure name or trec_eval ``-m`` spec that does
     │                             not parse, or a parameter out of range
-    └── EvaluationError           the inputs are well formed but cannot be evaluated
-                                  together (e.g. no query in common)
-
-``ragbench.core.stats.StatsError`` (bad input to a statistical test) is a
-``ValueError`` of its own, defined next to the tests it guards.
+    ├── EvaluationError           the inputs are well formed but cannot be evaluated
+    │                             together (e.g. no query in common)
+    └── StatsError (ValueError)   bad input to a statistical test; defined in
+                                  ragbench.core.stats.errors, next to the tests
 """
 
 from __future__ import annotations

@@ -82,7 +82,8 @@ def leaderboard_rows(lb) -> list[dict[str, object]]:
             "wins": (pair.wins if sign > 0 else pair.losses) if pair else None,
             "ties": pair.ties if pair else None,
             "losses": (pair.losses if sign > 0 else pair.wins) if pair else None,
-            "group": "".join(s.letters),
+            "group": ("".join(s.letters) if all(len(x) == 1 for x in s.letters)
+                      else ",".join(s.letters)),
         })
         rows.append(row)
     return rows

@@ -25,9 +25,7 @@ def score_vector(values: ArrayLike, *, name: str, min_queries: int = 2) -> np.nd
     if array.ndim != 1:
         raise StatsError(f"{name}: scores must be a 1-D array, got shape {array.shape}")
     if array.size < min_queries:
-        raise StatsError(
-            f"{name}: need at least {min_queries} queries, got {array.size}"
-        )
+        raise StatsError(f"{name}: need at least {min_queries} queries, got {array.size}")
     finite = np.isfinite(array)
     if not finite.all():
         bad = np.flatnonzero(~finite)
@@ -38,16 +36,13 @@ def score_vector(values: ArrayLike, *, name: str, min_queries: int = 2) -> np.nd
     return array
 
 
-def paired_differences(
-    a: ArrayLike, b: ArrayLike, *, min_queries: int = 2
-) -> np.ndarray:
+def paired_differences(a: ArrayLike, b: ArrayLike, *, min_queries: int = 2) -> np.ndarray:
     """Return ``d = a - b`` per query, with ``|d| <= TIE_TOLERANCE`` set to exactly 0."""
     first = score_vector(a, name="a", min_queries=min_queries)
     second = score_vector(b, name="b", min_queries=min_queries)
     if first.shape != second.shape:
         raise StatsError(
-            f"a and b must be paired by query: a has {first.size} queries, "
-            f"b has {second.size}"
+            f"a and b must be paired by query: a has {first.size} queries, b has {second.size}"
         )
     differences = first - second
     differences[np.abs(differences) <= TIE_TOLERANCE] = 0.0
@@ -83,9 +78,7 @@ def generator(seed: int | np.random.Generator) -> np.random.Generator:
         if seed < 0:
             raise StatsError(f"seed must be a non-negative int, got {seed}")
         return np.random.default_rng(int(seed))
-    raise StatsError(
-        f"seed must be an int or a numpy.random.Generator, got {type(seed).__name__}"
-    )
+    raise StatsError(f"seed must be an int or a numpy.random.Generator, got {type(seed).__name__}")
 
 
 def positive_int(value: int, *, name: str) -> int:

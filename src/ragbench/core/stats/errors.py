@@ -2,7 +2,7 @@
 
 ::
 
-    ValueError
+    RagbenchError, ValueError
      └── StatsError   bad input to a statistics function: score vectors of different
                       lengths, too few queries, NaN/inf scores, arrays that are not 1-D,
                       p-values outside [0, 1], an unknown test / correction / interval
@@ -18,8 +18,10 @@ under ``python -O``.
 
 from __future__ import annotations
 
+from ragbench.core.errors import RagbenchError
+
 __all__ = ["StatsError"]
 
 
-class StatsError(ValueError):
+class StatsError(RagbenchError, ValueError):
     """Input to a statistics function is unusable; the message says which and where."""

@@ -23,10 +23,11 @@ every comparison in the call (``signs @ differences.T`` — one matrix product),
 system pairs cost little more than one. Sharing is valid: each comparison's p-value
 uses fair signs drawn independently of the data, which is all the test needs. The
 p-values of different comparisons become dependent through the shared signs, as they
-already are through sharing the queries; Holm and Bonferroni hold under any dependence. The matrix is generated in chunks of
-rows (bounded memory, ~32 MiB of float64 per chunk) from full-width uint64 draws, so
-the signs depend only on the generator's state, ``N`` and the number of queries — not
-on the chunk size, the number of comparisons or the number of threads.
+already are through sharing the queries; Holm and Bonferroni hold under any dependence.
+The matrix is generated in chunks of rows (bounded memory, ~32 MiB of float64 per chunk)
+from full-width uint64 draws, so the signs depend only on the generator's state, ``N``
+and the number of queries — not on the chunk size, the number of comparisons or the
+number of threads.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ app = typer.Typer(help="Evaluate retrieval and RAG systems: trec_eval-exact meas
 datasets_app = typer.Typer(help="Test collections.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class EvalFormat(str, Enum):
@@ -29,7 +29,8 @@ class EvalFormat(str, Enum):
 
 
 def _fail(exc: Exception) -> None:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+    # Plain text, never wrapped: the message carries file:line for editors to jump to.
+    typer.echo(f"error: {exc}", err=True)
     raise typer.Exit(2)
 
 

@@ -52,10 +52,13 @@ class Family:
         if self.average == "gm":
             if len(values) == 0:
                 return np.zeros(values.shape[1])
-            return np.exp(np.log(np.maximum(values, MIN_GEO_MEAN)).mean(axis=0))
+            logs = np.log(np.maximum(values, MIN_GEO_MEAN))
+            return np.exp(np.cumsum(logs, axis=0)[-1] / len(values))
         if len(values) == 0:
             return np.zeros(values.shape[1])
-        return values.mean(axis=0)
+        # trec_eval adds query by query; a pairwise sum can differ in the last bit,
+        # which shows when a mean sits on a 4th-decimal rounding boundary.
+        return np.cumsum(values, axis=0, dtype=np.float64)[-1] / len(values)
 
     # ---- parameters -------------------------------------------------------
     def parse_params(self, text: str | None) -> tuple[tuple | None, str | None]:

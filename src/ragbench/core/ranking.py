@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ragbench.core.errors import EvaluationError, FormatError
+from ragbench.core.doc_keys import dictionary_keys, fixed_keys, mix
 from ragbench.core.qrels import Qrels
 from ragbench.core.run import Run
 
@@ -35,6 +36,14 @@ UNJUDGED = -2
 
 
 def _encode(values: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """(codes, distinct values); a dictionary array is reused, not re-hashed."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if pa.types.is_dictionary(values.type):
+        distinct = pc.unique(values.dictionary)
+        remap = pc.index_in(values.dictionary, value_set=distinct).to_numpy()
+        codes = remap.astype(np.int64)[values.indices.to_numpy(zero_copy_only=False)]
+        return codes, distinct
     enc = pc.dictionary_encode(values)
     if isinstance(enc, pa.ChunkedArray):
         enc = enc.combine_chunks()
@@ -163,6 +172,78 @@ class RankedRelevance:
                                self.mismatch, self.retrieved)
 
 
+def _doc_keys(run_docs, qrels_docs):
+    """Byte-order-exact integer keys for run and qrels doc ids (see doc_keys)."""
+    run_keys = fixed_keys(run_docs)
+    qrels_keys = fixed_keys(qrels_docs) if run_keys is not None else None
+    if run_keys is None or qrels_keys is None:
+        return dictionary_keys(run_docs, qrels_docs)
+    return run_keys, qrels_keys
+
+
+def _rank_rows(qi: np.ndarray, scores: np.ndarray, hi: np.ndarray, lo: np.ndarray,
+               version: int) -> np.ndarray:
+    """Row order by (query asc, score desc, doc id desc), trec_eval's ranking.
+
+    Runs are usually written one query after another, already ranked, at most with
+    tied scores in another order: that costs a few O(n) passes, moving whole query
+    blocks and sorting only tied rows. Anything else gets a full sort.
+    """
+    if version == 9:
+        scores = scores.astype(np.float32).astype(np.float64)
+    n = len(qi)
+    if n < 2:
+        return np.arange(n, dtype=np.int64)
+    blocks = _query_blocks(qi)
+    if blocks is not None:
+        qi, scores, hi, lo = qi[blocks], scores[blocks], hi[blocks], lo[blocks]
+        within = _rank_within_sorted_queries(qi, scores, hi, lo)
+        if within is None:
+            within = np.lexsort((~lo, ~hi, -scores, qi))
+        return blocks[within]
+    return np.lexsort((~lo, ~hi, -scores, qi))
+
+
+def _query_blocks(qi: np.ndarray) -> np.ndarray | None:
+    """Order putting contiguous query blocks in query order; None if some query's
+    rows are not contiguous."""
+    n = len(qi)
+    starts = np.concatenate(([0], np.flatnonzero(qi[1:] != qi[:-1]) + 1))
+    block_q = qi[starts]
+    if len(np.unique(block_q)) != len(block_q):
+        return None
+    if (block_q[1:] > block_q[:-1]).all():
+        return np.arange(n, dtype=np.int64)
+    lengths = np.diff(np.concatenate((starts, [n])))
+    perm = np.argsort(block_q)
+    new_starts = np.concatenate(([0], np.cumsum(lengths[perm])[:-1]))
+    return (np.arange(n, dtype=np.int64)
+            + np.repeat(starts[perm] - new_starts, lengths[perm]))
+
+
+def _rank_within_sorted_queries(qi, scores, hi, lo) -> np.ndarray | None:
+    """For rows sorted by query: the order that also ranks within queries, if the
+    scores are already non-increasing (sorting tie groups by doc id); else None."""
+    same_q = qi[1:] == qi[:-1]
+    s0, s1 = scores[:-1], scores[1:]
+    if (same_q & (s1 > s0)).any():
+        return None
+    identity = np.arange(len(qi), dtype=np.int64)
+    tied = same_q & (s0 == s1)
+    if not tied.any():
+        return identity
+    doc_desc = (hi[:-1] > hi[1:]) | ((hi[:-1] == hi[1:]) & (lo[:-1] > lo[1:]))
+    if not (tied & ~doc_desc).any():
+        return identity
+    in_group = np.zeros(len(qi), dtype=bool)  # both ends of every tied pair
+    in_group[:-1] |= tied
+    in_group[1:] |= tied
+    group = np.cumsum(np.concatenate(([True], ~tied)))  # one id per tie run
+    rows = np.flatnonzero(in_group)
+    identity[rows] = rows[np.lexsort((~lo[rows], ~hi[rows], group[rows]))]
+    return identity
+
+
 def trec_order(run: Run, *, version: int = 10) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Row order that ranks ``run`` as trec_eval does, grouped by query id (byte order).
 
@@ -172,30 +253,12 @@ def trec_order(run: Run, *, version: int = 10) -> tuple[np.ndarray, np.ndarray, 
     qcode, qdict = _encode(run.query_ids)
     qrank = _byte_order_rank(qdict)
     qi = qrank[qcode]
-    dcode, ddict = _encode(run.doc_ids)
-    order = _rank_rows(qi, run.scores, dcode, ddict, version)
+    (hi, lo), _ = _doc_keys(run.doc_ids, pa.array([], type=pa.string()))
+    order = _rank_rows(qi, run.scores, hi, lo, version)
     counts = np.bincount(qi, minlength=len(qdict))
     offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
     sorted_q = np.asarray(qdict.to_pylist(), dtype=object)[np.argsort(qrank)]
     return order, offsets, list(sorted_q)
-
-
-def _rank_rows(qi: np.ndarray, scores: np.ndarray, dcode: np.ndarray, ddict: pa.Array,
-               version: int) -> np.ndarray:
-    """Stable row order by (query asc, score desc, doc id desc)."""
-    if version == 9:
-        scores = scores.astype(np.float32).astype(np.float64)
-    if len(qi) < 2:
-        return np.arange(len(qi), dtype=np.int64)
-    drank = _byte_order_rank(ddict)[dcode]
-    # Runs are usually written already ranked: check in O(n) before sorting.
-    q0, q1 = qi[:-1], qi[1:]
-    s0, s1 = scores[:-1], scores[1:]
-    same = q0 == q1
-    ok = (q1 > q0) | (same & ((s0 > s1) | ((s0 == s1) & (drank[:-1] > drank[1:]))))
-    if ok.all():
-        return np.arange(len(qi), dtype=np.int64)
-    return np.lexsort((-drank, -scores, qi))
 
 
 def judge(qrels: Qrels, run: Run, *, relevance_level: int = 1, max_docs: int | None = None,
@@ -222,54 +285,48 @@ def judge(qrels: Qrels, run: Run, *, relevance_level: int = 1, max_docs: int | N
     # Query index (position in eval_q) of each distinct qrels / run query id.
     q_map = pc.index_in(q_qdict, value_set=eval_q).fill_null(-1).to_numpy().astype(np.int64)
     r_map = pc.index_in(r_qdict, value_set=eval_q).fill_null(-1).to_numpy().astype(np.int64)
+    r_qi = r_map[r_qcode]
+    j_qi = q_map[q_qcode]
+    (hi, lo), (j_hi, j_lo) = _doc_keys(run.doc_ids, qrels.doc_ids)
 
     # Run rows of evaluated queries, ranked.
-    r_qi = r_map[r_qcode]
-    keep = r_qi >= 0
-    dcode, ddict = _encode(run.doc_ids)
     scores = run.scores
+    keep = r_qi >= 0
     if not keep.all():
-        r_qi, dcode, scores = r_qi[keep], dcode[keep], scores[keep]
-    order = _rank_rows(r_qi, scores, dcode, ddict, version)
-    if not (len(order) and order[-1] == len(order) - 1 and order[0] == 0 and
-            np.array_equal(order, np.arange(len(order)))):
-        r_qi, dcode = r_qi[order], dcode[order]
+        r_qi, hi, lo, scores = r_qi[keep], hi[keep], lo[keep], scores[keep]
+    order = _rank_rows(r_qi, scores, hi, lo, version)
+    if order[-1:].tolist() != [len(order) - 1] or not np.array_equal(
+            order, np.arange(len(order))):
+        r_qi, hi, lo = r_qi[order], hi[order], lo[order]
+    _check_unique(run, r_qi, hi, lo, eval_q, what="run")
     num_ret = np.bincount(r_qi, minlength=nq).astype(np.int64)
     offsets = np.concatenate(([0], np.cumsum(num_ret))).astype(np.int64)
-    if len(dcode) > 1:
-        key = r_qi * len(ddict) + dcode
-        same = key[1:] == key[:-1]
-        if same.any() or len(pc.unique(pa.array(key))) != len(key):
-            raise FormatError(_duplicate_message(run, key, r_qi, dcode, eval_q, ddict),
-                              source=run.source, field="doc_id")
     if max_docs is not None:
         rank = np.arange(len(r_qi)) - offsets[r_qi] + 1
         cut = rank <= max_docs
         if not cut.all():
-            r_qi, dcode = r_qi[cut], dcode[cut]
+            r_qi, hi, lo = r_qi[cut], hi[cut], lo[cut]
             num_ret = np.minimum(num_ret, max_docs)
             offsets = np.concatenate(([0], np.cumsum(num_ret))).astype(np.int64)
 
-    # Judgments of evaluated queries; qrels docs never retrieved get code -1.
-    j_qi = q_map[q_qcode]
+    # Judgments of evaluated queries.
     jkeep = j_qi >= 0
-    j_qi = j_qi[jkeep]
-    j_rel = qrels.relevance[jkeep]
-    j_docs = qrels.doc_ids.filter(pa.array(jkeep)) if not jkeep.all() else qrels.doc_ids
-    j_dcode = pc.index_in(j_docs, value_set=ddict).fill_null(-1).to_numpy().astype(np.int64)
-
+    j_qi, j_hi, j_lo, j_rel = j_qi[jkeep], j_hi[jkeep], j_lo[jkeep], qrels.relevance[jkeep]
+    _check_unique(qrels, j_qi, j_hi, j_lo, eval_q, what="qrels")
     rel = np.full(len(r_qi), NONPOOL, dtype=np.int64)
-    hit = j_dcode >= 0
-    if hit.any() and len(r_qi):
-        jkey = j_qi[hit] * len(ddict) + j_dcode[hit]
-        jval = np.where(j_rel[hit] < 0, UNJUDGED, j_rel[hit])
-        srt = np.argsort(jkey, kind="stable")
-        jkey, jval = jkey[srt], jval[srt]
-        rkey = r_qi * len(ddict) + dcode
-        pos = np.searchsorted(jkey, rkey)
-        pos_c = np.minimum(pos, len(jkey) - 1)
-        found = jkey[pos_c] == rkey
-        rel[found] = jval[pos_c[found]]
+    if len(j_qi) and len(r_qi):
+        jkey = mix(j_qi, j_hi, j_lo)
+        srt = np.argsort(jkey)
+        jkey = jkey[srt]
+        pos = np.minimum(np.searchsorted(jkey, mix(r_qi, hi, lo)), len(jkey) - 1)
+        src = srt[pos]
+        found = (j_qi[src] == r_qi) & (j_hi[src] == hi) & (j_lo[src] == lo)
+        if len(jkey) > 1 and (jkey[1:] == jkey[:-1]).any():
+            # Two different judged ids share a fingerprint (about 1 in 10^10 per
+            # pair): resolve those rows exactly.
+            _resolve_collisions(found, src, jkey, srt, r_qi, hi, lo, j_qi, j_hi, j_lo)
+        grades = j_rel[src[found]]
+        rel[found] = np.where(grades < 0, UNJUDGED, grades)
 
     max_grade = int(j_rel.max()) if len(j_rel) else 0
     levels = np.zeros((nq, max(max_grade, 0) + 1), dtype=np.int64)
@@ -282,8 +339,48 @@ def judge(qrels: Qrels, run: Run, *, relevance_level: int = 1, max_docs: int | N
                            relevance_level, run.name, version, mismatch, retrieved)
 
 
-def _duplicate_message(run, key, r_qi, dcode, eval_q, ddict) -> str:
-    _, first, counts = np.unique(key, return_index=True, return_counts=True)
-    i = int(first[np.flatnonzero(counts > 1)[0]])
-    return (f"document {ddict[int(dcode[i])].as_py()!r} appears more than once for "
-            f"query {eval_q[int(r_qi[i])].as_py()!r}")
+def _resolve_collisions(found, src, jkey, srt, r_qi, hi, lo, j_qi, j_hi, j_lo) -> None:
+    dup_keys = np.unique(jkey[1:][jkey[1:] == jkey[:-1]])
+    rows = np.flatnonzero(np.isin(mix(r_qi, hi, lo), dup_keys))
+    exact = {(int(j_qi[i]), int(j_hi[i]), int(j_lo[i])): i for i in srt[np.isin(jkey, dup_keys)]}
+    for r in rows:
+        i = exact.get((int(r_qi[r]), int(hi[r]), int(lo[r])))
+        found[r] = i is not None
+        if i is not None:
+            src[r] = i
+
+
+def _check_unique(source, qi, hi, lo, eval_q, *, what: str) -> None:
+    """FormatError if a (query, doc id) pair occurs twice."""
+    if len(qi) < 2:
+        return
+    key = np.sort(mix(qi, hi, lo))
+    same = key[1:] == key[:-1]
+    if not same.any():
+        return
+    suspects = np.flatnonzero(np.isin(mix(qi, hi, lo), key[1:][same]))
+    seen: dict[tuple[int, int, int], int] = {}
+    for r in suspects:
+        t = (int(qi[r]), int(hi[r]), int(lo[r]))
+        if t in seen:
+            qid = eval_q[int(qi[r])].as_py()
+            doc = _doc_of(source, qid, hi[r], lo[r])
+            noun = "judged" if what == "qrels" else "retrieved"
+            raise FormatError(f"document {doc!r} is {noun} more than once for query {qid!r}",
+                              source=source.source, field="doc_id")
+        seen[t] = r
+
+
+def _doc_of(source, qid, hi, lo) -> str:
+    """The doc id string behind a key, for an error message (slow, runs once)."""
+    ids = source.doc_ids.filter(pc.equal(source.query_ids, qid))
+    keys = fixed_keys(ids)
+    if keys is not None:
+        match = np.flatnonzero((keys[0] == hi) & (keys[1] == lo))
+        if len(match):
+            return ids[int(match[0])].as_py()
+    counts = pc.value_counts(ids)
+    dup = [v["values"].as_py() for v in counts if v["counts"].as_py() > 1]
+    return dup[0] if dup else "?"
+
+

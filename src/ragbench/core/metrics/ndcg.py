@@ -1,1 +1,489 @@
-"""(being written)"""
+"""Cumulative-gain measures: ndcg, dcg, ideal_dcg, ndcg_cut, ndcg_rel, Rndcg,
+binG, G, and the Burges-gain :func:`ndcg_exp`.
+
+trec_eval (``gain_init.c``) gives each relevance level a gain: the level itself,
+unless ``-m ndcg.1=3,2=9`` names another. Per query the gain table holds the
+named levels and every level below the query's highest judged one; glibc's
+``qsort`` (a stable merge sort) orders it by a comparator that truncates the
+gain difference to an ``int``, and the ideal ranking walks that order from the
+top, taking each level's judged documents, until it meets a level with gain
+<= 0. :func:`trec_gains` reproduces this once per distinct table and spreads
+it over all queries as flat arrays, so every measure below is a few numpy passes.
+
+Discount: a document at rank r contributes ``gain / log2(r + 1)``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from ragbench.core.errors import MeasureError
+from ragbench.core.metrics._family import Family, register
+from ragbench.core.ranking import RankedRelevance
+
+# ---- flat per-query arrays ---------------------------------------------------
+# Sums use np.bincount with weights, which adds in input order: each query's
+# terms are summed one by one in rank order, as trec_eval's loops do.
+
+
+def _local_index(offsets: np.ndarray) -> np.ndarray:
+    """0-based position of every element within its segment."""
+    lens = np.diff(offsets)
+    return np.arange(offsets[-1], dtype=np.int64) - np.repeat(offsets[:-1], lens)
+
+
+def _offsets(qi: np.ndarray, nq: int) -> np.ndarray:
+    """CSR offsets of sorted segment ids ``qi``."""
+    return np.concatenate(([0], np.cumsum(np.bincount(qi, minlength=nq)))).astype(np.int64)
+
+
+def per_query_sum(qi: np.ndarray, values: np.ndarray, nq: int) -> np.ndarray:
+    """Sum of ``values`` per query id ``qi``, added in input order."""
+    return np.bincount(qi, weights=values, minlength=nq) if len(qi) else np.zeros(nq)
+
+
+def cumsum_within(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Running sum within each segment, in order, as trec_eval's loops add.
+
+    A padded (segments x longest) matrix keeps each query's sum sequential and
+    free of the cancellation a single global running sum would bring; a very
+    ragged input falls back to one ``cumsum`` per segment."""
+    values = np.asarray(values, dtype=np.float64)
+    lens = np.diff(offsets)
+    nq, n = len(lens), len(values)
+    if n == 0:
+        return values.copy()
+    width = int(lens.max())
+    if nq * width <= 4 * n + 65536:
+        mask = np.arange(width) < lens[:, None]
+        pad = np.zeros((nq, width))
+        pad[mask] = values
+        np.cumsum(pad, axis=1, out=pad)
+        return pad[mask]
+    out = np.empty(n)
+    for lo, hi in zip(offsets[:-1], offsets[1:]):
+        np.cumsum(values[lo:hi], out=out[lo:hi])
+    return out
+
+
+def locate(rr: RankedRelevance, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(query index, 1-based rank) of retrieved-document positions ``pos``
+    (a sparse selection, without building per-document arrays)."""
+    qi = np.searchsorted(rr.offsets, pos, side="right") - 1
+    return qi, pos - rr.offsets[qi] + 1
+
+
+def _discount(rank: np.ndarray) -> np.ndarray:
+    return np.log2(rank + 1.0)
+
+
+# ---- trec_eval's gain table ----------------------------------------------------
+
+_LEADING_INT = re.compile(r"\s*([+-]?[0-9]+)")
+
+
+def _gain_pairs(params, version: int) -> list[tuple[int, float]]:
+    """(level, gain) for each ``level=gain`` parameter, as setup_gains reads them.
+
+    10.0 skips names that are not integers (``rbp``'s ``p=``); 9.x read every
+    name with ``atol`` and stored gains as C floats."""
+    out = []
+    for name, value in params or ():
+        if version == 9:
+            m = _LEADING_INT.match(name)
+            out.append((int(m.group(1)) if m else 0, float(np.float32(value))))
+        elif re.fullmatch(r"[+-]?[0-9]+", name):
+            out.append((int(name), float(value)))
+    return out
+
+
+def _c_gain_cmp(a: list, b: list) -> int:
+    """``comp_rel_gain``: ``(int)(a.gain - b.gain)``, truncated toward zero."""
+    d = a[1] - b[1]
+    if d != d:
+        return 0
+    return int(max(min(d, 2.0**31 - 1), -(2.0**31)))
+
+
+def _glibc_msort(entries: list) -> list:
+    """glibc ``qsort`` on small arrays: top-down merge sort, left wins ties."""
+    if len(entries) <= 1:
+        return entries
+    half = len(entries) // 2
+    left, right = _glibc_msort(entries[:half]), _glibc_msort(entries[half:])
+    out, i, j = [], 0, 0
+    while i < len(left) and j < len(right):
+        if _c_gain_cmp(left[i], right[j]) <= 0:
+            out.append(left[i])
+            i += 1
+        else:
+            out.append(right[j])
+            j += 1
+    return out + left[i:] + right[j:]
+
+
+def _gain_table(pairs: list[tuple[int, float]], num_levels: int) -> list[list]:
+    """Sorted ``[level, gain, counted_level]`` rows of one query's table; the
+    first parameter naming a level carries that level's count (-1: none)."""
+    rows = [[lvl, gain, -1] for lvl, gain in pairs]
+    for i in range(num_levels):
+        for row in rows:
+            if row[0] == i:
+                row[2] = i
+                break
+        else:
+            rows.append([i, float(i), i])
+    return _glibc_msort(rows)
+
+
+def _rbp_normalise(rows: list[list]) -> None:
+    """m_rbp.c scales gains into [0, 1] when some lie outside. Its min/max start
+    uninitialised; the 10.0 expected outputs match both starting at 0.0."""
+    lo = min([0.0] + [r[1] for r in rows])
+    hi = max([0.0] + [r[1] for r in rows])
+    if lo < 0 or hi > 1:
+        for r in rows:
+            r[1] = (r[1] - lo) / (hi - lo)
+
+
+@dataclass(frozen=True, eq=False)
+class Gains:
+    """Gains of one parameter set over all queries of ``rr``, sparse.
+
+    Retrieved documents with a non-zero gain (rank order within query order):
+    their query ``qi``, ``rank`` and ``gain``; any other retrieved document gains
+    0 (unjudged ones included). ``ideal[ideal_offsets[i]:ideal_offsets[i+1]]`` is
+    query i's ideal gain sequence (positive gains only, best first)."""
+
+    nq: int
+    max_rank: int
+    qi: np.ndarray
+    rank: np.ndarray
+    gain: np.ndarray
+    ideal: np.ndarray
+    ideal_offsets: np.ndarray
+
+    @cached_property
+    def ideal_len(self) -> np.ndarray:
+        return np.diff(self.ideal_offsets)
+
+    @cached_property
+    def ideal_qi(self) -> np.ndarray:
+        return np.repeat(np.arange(self.nq), self.ideal_len)
+
+    @cached_property
+    def ideal_rank(self) -> np.ndarray:
+        return _local_index(self.ideal_offsets) + 1
+
+    @cached_property
+    def terms(self) -> np.ndarray:
+        """gain / log2(rank + 1) of each non-zero-gain document."""
+        return self.gain / _discount(self.rank)
+
+    @cached_property
+    def ideal_terms(self) -> np.ndarray:
+        return self.ideal / _discount(self.ideal_rank)
+
+    def dcg(self, k: int | None = None) -> np.ndarray:
+        """Per query: DCG over the top ``k`` documents (all if None)."""
+        keep = slice(None) if k is None else self.rank <= k
+        return per_query_sum(self.qi[keep], self.terms[keep], self.nq)
+
+    def ideal_dcg(self, k: int | None = None) -> np.ndarray:
+        keep = slice(None) if k is None else self.ideal_rank <= k
+        return per_query_sum(self.ideal_qi[keep], self.ideal_terms[keep],
+                             self.nq)
+
+    @cached_property
+    def dcg_cum(self) -> np.ndarray:
+        return cumsum_within(self.terms, _offsets(self.qi, self.nq))
+
+    @cached_property
+    def ideal_cum(self) -> np.ndarray:
+        return cumsum_within(self.ideal_terms, self.ideal_offsets)
+
+    def dcg_at(self, qi: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """DCG of query ``qi[j]`` over its top ``n[j]`` documents."""
+        scale = self.max_rank + 1
+        keys = self.qi * scale + self.rank
+        count = np.searchsorted(keys, qi * scale + np.minimum(n, scale - 1), side="right")
+        start = np.searchsorted(keys, qi * scale, side="left")
+        out = np.zeros(len(qi))
+        has = count > start
+        out[has] = self.dcg_cum[count[has] - 1]
+        return out
+
+    def ideal_dcg_at(self, qi: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """Ideal DCG of query ``qi[j]`` over its first ``n[j]`` (<= length) gains."""
+        out = np.zeros(len(qi))
+        has = n > 0
+        out[has] = self.ideal_cum[self.ideal_offsets[qi[has]] + n[has] - 1]
+        return out
+
+
+def num_rel_levels(rr: RankedRelevance) -> np.ndarray:
+    """trec_eval's ``num_rel_levels``: 1 + the highest grade judged for the query
+    (0 if none; trec_eval then reuses the previous query's value)."""
+    nz = rr.rel_levels > 0
+    top = nz.shape[1] - np.argmax(nz[:, ::-1], axis=1)
+    return np.where(nz.any(axis=1), top, 0)
+
+
+def _ideal_rows(rows: list[list], members: np.ndarray, rel_levels: np.ndarray):
+    """(gains top down, counts per member query) of the ideal walk: from the
+    highest gain down, each level's judged documents, until a level with
+    documents and gain <= 0 (nothing at all if the top gain is <= 0)."""
+    top_down = rows[::-1]
+    gains = np.array([r[1] for r in top_down])
+    counted = np.array([r[2] for r in top_down], dtype=np.int64)
+    cnt = np.zeros((len(members), len(top_down)), dtype=np.int64)
+    has = counted >= 0
+    cnt[:, has] = rel_levels[members][:, counted[has]]
+    if len(top_down) == 0 or gains[0] <= 0:
+        cnt[:] = 0
+    else:
+        stop = (cnt > 0) & (gains <= 0)
+        first = np.where(stop.any(axis=1), np.argmax(stop, axis=1), len(top_down))
+        cnt[np.arange(len(top_down)) >= first[:, None]] = 0
+    return gains, cnt
+
+
+def trec_gains(rr: RankedRelevance, params, *, rbp: bool = False) -> Gains:
+    """The gains trec_eval's ``setup_gains`` gives ``rr`` under ``params``
+    (``((name, value), ...)`` or None); ``rbp`` adds m_rbp.c's normalisation."""
+    key = ("trec_gains", params, rbp)
+    if key in rr._cache:
+        return rr._cache[key]
+    pairs = _gain_pairs(params, rr.version)
+    nrl = num_rel_levels(rr)
+    width = rr.rel_levels.shape[1]
+    distinct = np.unique(nrl)
+    group = np.searchsorted(distinct, nrl)
+    lut = np.zeros((len(distinct), width + 2))  # gain of rel value r at [group, r + 2]
+    parts = []
+    for gi, levels in enumerate(distinct.tolist()):
+        rows = _gain_table(pairs, levels)
+        if rbp:
+            _rbp_normalise(rows)
+        for lvl, gain, _ in reversed(rows):  # reversed: the first match wins
+            if -2 <= lvl < width:
+                lut[gi, lvl + 2] = gain
+        members = np.flatnonzero(group == gi)
+        gains, cnt = _ideal_rows(rows, members, rr.rel_levels)
+        n = len(gains)
+        parts.append((np.repeat(members, n), np.tile(np.arange(n), len(members)),
+                      np.tile(gains, len(members)), cnt.ravel()))
+    q, pos, gain, cnt = (np.concatenate(a) for a in zip(*parts))
+    order = np.lexsort((pos, q))
+    ideal = np.repeat(gain[order], cnt[order])
+    lens = np.bincount(q, weights=cnt, minlength=rr.num_queries).astype(np.int64)
+    ideal_offsets = np.concatenate(([0], np.cumsum(lens))).astype(np.int64)
+    # Retrieved documents whose level has a non-zero gain in some table.
+    doc = np.flatnonzero((lut != 0).any(axis=0)[rr.rel + 2])
+    qi, rank = locate(rr, doc)
+    doc_gain = lut[group[qi], rr.rel[doc] + 2]
+    nz = doc_gain != 0
+    out = Gains(rr.num_queries, int(rr.num_ret.max(initial=0)), qi[nz], rank[nz],
+                doc_gain[nz], ideal, ideal_offsets)
+    rr._cache[key] = out
+    return out
+
+
+# ---- measure families ----------------------------------------------------------
+
+
+class _GainFamily(Family):
+    param_kind = "pairs"
+
+
+def _ratio(num: np.ndarray, den: np.ndarray, fallback: np.ndarray | None = None):
+    """num / den where den > 0, else ``fallback`` (0 by default)."""
+    out = np.zeros(len(num)) if fallback is None else fallback.astype(np.float64)
+    return np.divide(num, den, out=out, where=den > 0)
+
+
+@register
+class NDCG(_GainFamily):
+    """ndcg = DCG / ideal DCG over the whole ranking (0 when the ideal is 0);
+    DCG = sum_r gain(r) / log2(r + 1)."""
+
+    name = "ndcg"
+    explanation = "Normalized Discounted Cumulative Gain"
+
+    def compute(self, rr: RankedRelevance, params) -> np.ndarray:
+        g = trec_gains(rr, params)
+        return _ratio(g.dcg(), g.ideal_dcg())[:, None]
+
+
+@register
+class DCG(_GainFamily):
+    name = "dcg"
+    explanation = "Discounted Cumulative Gain"
+
+    def compute(self, rr: RankedRelevance, params) -> np.ndarray:
+        return trec_gains(rr, params).dcg()[:, None]
+
+
+@register
+class IdealDCG(_GainFamily):
+    name = "ideal_dcg"
+    explanation = "Ideal Discounted Cumulative Gain"
+
+    def compute(self, rr: RankedRelevance, params) -> np.ndarray:
+        return trec_gains(rr, params).ideal_dcg()[:, None]
+
+
+@register
+class NDCGCut(Family):
+    """ndcg_cut_k = DCG@k / IDCG@k with gain = relevance level (no gain
+    parameters); a ranking shorter than k adds nothing past its end."""
+
+    name = "ndcg_cut"
+    explanation = "Normalized Discounted Cumulative Gain at cutoffs."
+    param_kind = "long_cutoffs"
+    default_params = (5, 10, 15, 20, 30, 100, 200, 500, 1000)
+
+    def compute(self, rr: RankedRelevance, params) -> np.ndarray:
+        g = trec_gains(rr, None)  # default gains are exactly m_ndcg_cut.c's levels
+        cols = []
+        for k in params:
+            dcg = g.dcg(k)
+            cols.append(_ratio(dcg, g.ideal_dcg(k), fallback=dcg))
+        return np.stack(cols, axis=1)
+
+
+@register
+class NDCGRel(_GainFamily):
+    """ndcg_rel = (1/R) * [sum over retrieved d with gain > 0 of
+    DCG@rank(d) / IDCG@min(rank(d), R) + (R - those d) * DCG / IDCG],
+    R = length of the ideal ranking (documents with positive gain)."""
+
+    name = "ndcg_rel"
+    explanation = "Normalized Discounted Cumulative Gain averaged over rel docs"
+
+    def compute(self, rr: RankedRelevance, params) -> np.ndarray:
+        g = trec_gains(rr, params)
+        nq, big_r = rr.num_queries, g.ideal_len
+        pos = (g.gain > 0) & (big_r[g.qi] > 0)
+        qi = g.qi[pos]
+        ratio = g.dcg_cum[pos] / g.ideal_dcg_at(qi, np.minimum(g.rank[pos], big_r[qi]))
+        total = per_query_sum(qi, ratio, nq)
+        n_pos = np.bincount(qi, minlength=nq)
+        ok = big_r > 0
+        total[ok] += (big_r[ok] - n_pos[ok]) * g.dcg()[ok] / g.ideal_dcg()[ok]
+        out = np.zeros(nq)
+        good = ok & (total > 0)
+        out[good] = total[good] / big_r[good]
+        return out[:, None]
+
+
+@register
+class RNDCG(_GainFamily):
+    """Rndcg = mean of DCG@j / IDCG@j over the R-level points j: each rank where
+    the ideal gain changes, the ideal's end R, and num_ret if num_ret > R + 1.
+    0 without relevant documents; NaN (trec_eval's 0/0) with relevant documents
+    but no positive gain."""
+
+    name = "Rndcg"
+    explanation = "Normalized Discounted Cumulative Gain at R levels"
+
+    def compute(self, rr: RankedRelevance, params) -> np.ndarray:
+        g = trec_gains(rr, params)
+        nq, big_r = rr.num_queries, g.ideal_len
+        change = np.zeros(len(g.ideal), dtype=bool)
+        change[1:] = g.ideal[1:] != g.ideal[:-1]
+        change &= g.ideal_rank > 1
+        ends = np.flatnonzero(big_r > 0)
+        qi = np.concatenate((g.ideal_qi[change], ends))
+        at = np.concatenate((g.ideal_rank[change] - 1, big_r[ends]))
+        order = np.lexsort((at, qi))  # each query's points in rank order
+        qi, at = qi[order], at[order]
+        ratio = g.dcg_at(qi, np.minimum(at, rr.num_ret[qi])) / g.ideal_dcg_at(qi, at)
+        total = per_query_sum(qi, ratio, nq)
+        count = np.bincount(qi, minlength=nq).astype(np.float64)
+        tail = (big_r > 0) & (rr.num_ret > big_r + 1)
+        total[tail] += g.dcg()[tail] / g.ideal_dcg()[tail]
+        count[tail] += 1
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = total / count
+        out[rr.num_rel == 0] = 0.0
+        return out[:, None]
+
+
+@register
+class BinG(Family):
+    """binG = (1/num_rel) * sum over relevant retrieved d of
+    1 / log2(2 + non-relevant documents ranked above d)."""
+
+    name = "binG"
+    explanation = "Binary G"
+
+    def compute(self, rr: RankedRelevance, params) -> np.ndarray:
+        doc = np.flatnonzero(rr.rel >= rr.relevance_level)
+        qi, rank = locate(rr, doc)
+        rel_so_far = _local_index(_offsets(qi, rr.num_queries)) + 1
+        terms = 1.0 / np.log2((3 + (rank - 1) - rel_so_far).astype(np.float64))
+        total = per_query_sum(qi, terms, rr.num_queries)
+        out = np.zeros(rr.num_queries)
+        ok = np.bincount(qi, minlength=rr.num_queries) > 0
+        out[ok] = total[ok] / rr.num_rel[ok]
+        return out[:, None]
+
+
+@register
+class G(_GainFamily):
+    """G = (1/sum of ideal gains) * sum over retrieved d with gain != 0 of
+    gain(d) / log2(2 + cost(rank d) - gained(rank d)), where gained(r) is the
+    results' gain through rank r and cost(r) sums max(ideal gain, 1) through r
+    (1 past the ideal's end)."""
+
+    name = "G"
+    explanation = "Normalized Gain"
+
+    def compute(self, rr: RankedRelevance, params) -> np.ndarray:
+        g = trec_gains(rr, params)
+        nq = rr.num_queries
+        gained = cumsum_within(g.gain, _offsets(g.qi, nq))
+        ideal_cost = cumsum_within(np.maximum(g.ideal, 1.0), g.ideal_offsets)
+        inside = np.minimum(g.rank, g.ideal_len[g.qi])
+        cost = np.zeros(len(g.rank))
+        has = inside > 0
+        cost[has] = ideal_cost[g.ideal_offsets[g.qi[has]] + inside[has] - 1]
+        cost += g.rank - inside  # one per rank past the ideal's end
+        terms = g.gain / np.log2(2.0 + cost - gained)
+        total = per_query_sum(g.qi, terms, nq)
+        ideal_sum = per_query_sum(g.ideal_qi, g.ideal, nq)
+        return _ratio(total, ideal_sum)[:, None]
+
+
+# ---- Burges gain (ranx / ir_measures "exp") -----------------------------------
+
+
+def ndcg_exp(rr: RankedRelevance, cutoff: int | None = None) -> np.ndarray:
+    """Per query nDCG@k with Burges gain: DCG@k / IDCG@k, where
+    DCG@k = sum_{r <= k} (2**rel(r) - 1) / log2(r + 1) over the ranking, and
+    IDCG@k is the same sum over the judged grades sorted best first. Documents
+    without a positive grade (unjudged, grade 0) gain 0; the relevance level is
+    not used. 0 when IDCG is 0; ``cutoff=None`` ranks everything."""
+    if cutoff is not None and cutoff < 1:
+        raise MeasureError(f"nDCG cutoff must be >= 1, got {cutoff}")
+    nq = rr.num_queries
+    k = np.iinfo(np.int64).max if cutoff is None else cutoff
+    top_down = rr.rel_levels[:, :0:-1]  # grades high to low, grade 0 left out
+    gain_of = np.exp2(np.arange(rr.rel_levels.shape[1] - 1, 0, -1.0)) - 1.0
+    ideal = np.repeat(np.tile(gain_of, nq), top_down.ravel())
+    ideal_offsets = np.concatenate(([0], np.cumsum(top_down.sum(axis=1)))).astype(np.int64)
+    ideal_rank = _local_index(ideal_offsets) + 1
+    keep = ideal_rank <= k
+    ideal_qi = np.repeat(np.arange(nq), np.diff(ideal_offsets))[keep]
+    idcg = per_query_sum(ideal_qi, ideal[keep] / _discount(ideal_rank[keep]), nq)
+    doc = np.flatnonzero(rr.rel > 0)
+    qi, rank = locate(rr, doc)
+    keep = rank <= k
+    gain = np.exp2(rr.rel[doc][keep].astype(np.float64)) - 1.0
+    dcg = per_query_sum(qi[keep], gain / _discount(rank[keep]), nq)
+    return _ratio(dcg, idcg)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ragbench.core.metrics._family import Family, register
-from ragbench.core.metrics.ndcg import locate, per_query_sum, trec_gains
+from ragbench.core.metrics._gains import locate, per_query_sum, trec_gains
 from ragbench.core.ranking import RankedRelevance
 
 DEFAULT_P = 0.9  # m_rbp.c

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ragbench.core.metrics._family import Family, register
-from ragbench.core.metrics.ndcg import locate
+from ragbench.core.metrics._gains import locate
 from ragbench.core.ranking import RankedRelevance
 
 

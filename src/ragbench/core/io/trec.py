@@ -10,10 +10,18 @@ import os
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ragbench.core.errors import FormatError
-from ragbench.core.io._text import fast_table, parse_number, read_bytes, split_lines
+from ragbench.core.io._atomic import atomic_write_bytes
+from ragbench.core.io._text import (
+    constant_strings,
+    fast_table,
+    joined_lines,
+    parse_number,
+    read_bytes,
+    split_lines,
+)
+from ragbench.core.io._validate import first_with_whitespace, has_duplicates
 from ragbench.core.qrels import Qrels
 from ragbench.core.run import Run
 
@@ -31,10 +39,10 @@ def read_trec_qrels(path: str | os.PathLike) -> Qrels:
          "relevance": pa.int64()},
         ["query_id", "doc_id", "relevance"],
     )
-    if table is not None:
+    if table is not None and table.num_rows:
         qrels = Qrels(table["query_id"], table["doc_id"],
                       table["relevance"].to_numpy(), source=source)
-        if not _has_duplicates(qrels.query_ids, qrels.doc_ids):
+        if not has_duplicates(qrels.query_ids, qrels.doc_ids):
             return qrels
     return _read_qrels_slow(data, source)
 
@@ -43,6 +51,8 @@ def _read_qrels_slow(data: bytes, source: str) -> Qrels:
     qids, dids, rels = [], [], []
     seen: dict[tuple[str, str], int] = {}
     for lineno, (qid, _it, did, rel) in split_lines(data, source, 4, QRELS_FIELDS):
+        rels.append(parse_number(rel, kind=int, source=source, line=lineno,
+                                 field="relevance"))
         first = seen.setdefault((qid, did), lineno)
         if first != lineno:
             raise FormatError(
@@ -50,8 +60,6 @@ def _read_qrels_slow(data: bytes, source: str) -> Qrels:
                 f"(first at line {first})", source=source, line=lineno, field="doc_id")
         qids.append(qid)
         dids.append(did)
-        rels.append(parse_number(rel, kind=int, source=source, line=lineno,
-                                 field="relevance"))
     if not qids:
         raise FormatError("no judgments (only comments or blank lines)", source=source)
     return Qrels(qids, dids, np.asarray(rels, dtype=np.int64), source=source)
@@ -59,7 +67,9 @@ def _read_qrels_slow(data: bytes, source: str) -> Qrels:
 
 def read_trec_run(path: str | os.PathLike, *, name: str | None = None) -> Run:
     """Read a TREC run. The rank column is ignored (trec_eval ranks by score);
-    the run's name is the tag of the first line unless ``name`` is given."""
+    the run's name is the tag of the first line unless ``name`` is given.
+    Columns after the tag are ignored, as trec_eval does. A document twice for
+    the same query is an error."""
     source = str(path)
     data = read_bytes(path)
     table = fast_table(
@@ -68,22 +78,37 @@ def read_trec_run(path: str | os.PathLike, *, name: str | None = None) -> Run:
          "rank": pa.string(), "score": pa.float64(), "tag": pa.string()},
         ["query_id", "doc_id", "score"],
     )
-    if table is not None:
+    if table is not None and table.num_rows:
         scores = table["score"].to_numpy()
-        if np.all(np.isfinite(scores)) and not _has_duplicates(table["query_id"],
-                                                               table["doc_id"]):
-            first = data[: data.find(b"\n")] if b"\n" in data else data
-            tag = first.split()[5].decode("utf-8")
+        if np.all(np.isfinite(scores)) and not has_duplicates(table["query_id"],
+                                                              table["doc_id"]):
             return Run(table["query_id"], table["doc_id"], scores,
-                       name=name or tag, source=source)
+                       name=name or _first_tag(data), source=source)
     return _read_run_slow(data, source, name)
+
+
+def _first_tag(data: bytes) -> str:
+    """The sixth column of the first line that is neither blank nor a comment
+    (found without splitting the whole file into lines)."""
+    start = 0
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        parts = data[start:end].split()
+        if parts and not parts[0].startswith(b"#"):
+            return parts[5].decode("utf-8", "replace")
+        start = end + 1
+    return "run"
 
 
 def _read_run_slow(data: bytes, source: str, name: str | None) -> Run:
     qids, dids, scores = [], [], []
     tag = None
     seen: dict[tuple[str, str], int] = {}
-    for lineno, (qid, _q0, did, _rank, score, t) in split_lines(data, source, 6, RUN_FIELDS):
+    lines = split_lines(data, source, 6, RUN_FIELDS, rest_ignored=True)
+    for lineno, (qid, _q0, did, _rank, score, t) in lines:
+        scores.append(parse_number(score, kind=float, source=source, line=lineno,
+                                   field="score"))
         first = seen.setdefault((qid, did), lineno)
         if first != lineno:
             raise FormatError(
@@ -91,8 +116,6 @@ def _read_run_slow(data: bytes, source: str, name: str | None) -> Run:
                 source=source, line=lineno, field="doc_id")
         qids.append(qid)
         dids.append(did)
-        scores.append(parse_number(score, kind=float, source=source, line=lineno,
-                                   field="score"))
         tag = tag or t
     if not qids:
         raise FormatError("no results (only comments or blank lines)", source=source)
@@ -100,52 +123,50 @@ def _read_run_slow(data: bytes, source: str, name: str | None) -> Run:
                source=source)
 
 
-def _has_duplicates(query_ids, doc_ids) -> bool:
-    """Hash-based check for a repeated (query, doc) pair, without sorting."""
-    q = pc.dictionary_encode(query_ids).combine_chunks() if isinstance(
-        query_ids, pa.ChunkedArray) else pc.dictionary_encode(query_ids)
-    d = pc.dictionary_encode(doc_ids)
-    if isinstance(d, pa.ChunkedArray):
-        d = d.combine_chunks()
-    qi = q.indices.to_numpy().astype(np.int64)
-    di = d.indices.to_numpy().astype(np.int64)
-    key = qi * max(len(d.dictionary), 1) + di
-    return len(pc.unique(pa.array(key))) != len(key)
-
-
 def write_trec_run(run: Run, path: str | os.PathLike, *, tag: str | None = None,
                    depth: int | None = None) -> None:
-    """Write ``run`` in TREC format, ranked as trec_eval ranks it (score
-    descending, doc id descending on ties); ``depth`` keeps the top N per query.
-    Written to a temporary file and renamed, so a failure leaves nothing behind."""
+    """Write ``run`` in TREC format, ranked as trec_eval ranks it (queries in byte
+    order; score descending, doc id descending on ties; rank 1, 2, ...).
+
+    ``depth`` keeps the top N per query. Scores are written in the shortest form
+    that reads back to the same float64 (Arrow's formatting: ``2`` for 2.0,
+    ``1e-05``..). Ids and the tag must be non-empty and
+    free of whitespace. Written to a temporary file and renamed, so a failure
+    leaves nothing behind."""
     from ragbench.core.ranking import trec_order
 
-    order, offsets, qids = trec_order(run)
     tag = tag or run.name
-    doc_ids = run.doc_ids.take(pa.array(order)).to_pylist()
-    scores = run.scores[order]
-    lines = []
-    for qi, qid in enumerate(qids):
-        lo, hi = int(offsets[qi]), int(offsets[qi + 1])
-        if depth is not None:
-            hi = min(hi, lo + depth)
-        for r, i in enumerate(range(lo, hi), start=1):
-            lines.append(f"{qid} Q0 {doc_ids[i]} {r} {scores[i]!r} {tag}\n")
-    _atomic_write(path, "".join(lines))
+    if not tag or any(c.isspace() for c in tag):
+        raise FormatError(f"run tag {tag!r} must be non-empty and without whitespace",
+                          source=str(path), field="tag")
+    if depth is not None and depth < 0:
+        raise ValueError(f"depth must be >= 0, got {depth}")
+    _check_ids(run.query_ids, run.doc_ids, str(path))
+    order, offsets, _ = trec_order(run)
+    counts = np.diff(offsets)
+    rank = np.arange(len(order), dtype=np.int64) - np.repeat(offsets[:-1], counts) + 1
+    if depth is not None:
+        keep = rank <= depth
+        order, rank = order[keep], rank[keep]
+    take = pa.array(order)
+    n = len(order)
+    atomic_write_bytes(path, joined_lines(
+        [run.query_ids.take(take), constant_strings("Q0", n), run.doc_ids.take(take),
+         pa.array(rank), pa.array(run.scores[order]), constant_strings(tag, n)], " "))
 
 
 def write_trec_qrels(qrels: Qrels, path: str | os.PathLike) -> None:
-    lines = [f"{q} 0 {d} {r}\n" for q, d, r in zip(
-        qrels.query_ids.to_pylist(), qrels.doc_ids.to_pylist(), qrels.relevance.tolist())]
-    _atomic_write(path, "".join(lines))
+    """Write ``qrels`` as ``qid 0 docno rel`` lines, in row order (atomically)."""
+    _check_ids(qrels.query_ids, qrels.doc_ids, str(path))
+    atomic_write_bytes(path, joined_lines(
+        [qrels.query_ids, constant_strings("0", len(qrels)), qrels.doc_ids,
+         pa.array(qrels.relevance)], " "))
 
 
-def _atomic_write(path: str | os.PathLike, text: str) -> None:
-    tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+def _check_ids(query_ids: pa.Array, doc_ids: pa.Array, source: str) -> None:
+    for field, values in (("query_id", query_ids), ("doc_id", doc_ids)):
+        row = first_with_whitespace(values)
+        if row is not None:
+            raise FormatError(
+                f"row {row + 1}: {values[row].as_py()!r} is empty or contains whitespace, "
+                "which a whitespace-separated file cannot hold", source=source, field=field)

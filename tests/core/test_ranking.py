@@ -102,12 +102,12 @@ def test_max_docs_and_complete():
 
 
 @pytest.mark.parametrize("doc", ["d1", "a-very-long-document-identifier-1"])
-def test_duplicate_documents_are_errors(doc):
-    qrels = Qrels.from_dict({"q": {doc: 1}})
-    run = Run(["q", "q", "q"], [doc, "other", doc], np.array([1.0, 2.0, 3.0]))
-    with pytest.raises(FormatError, match=f"document '{doc}' is retrieved more than once "
-                                          "for query 'q'"):
-        judge(qrels, run)
-    dup_qrels = Qrels(["q", "q"], [doc, doc], np.array([1, 0]))
-    with pytest.raises(FormatError, match="judged more than once"):
-        judge(dup_qrels, Run.from_dict({"q": {doc: 1.0}}))
+def test_duplicate_documents_are_refused_on_construction(doc):
+    # Both id-key paths (fixed-width for <= 16 bytes, dictionary beyond).
+    with pytest.raises(FormatError, match=f"row 3: document '{doc}' is retrieved more than "
+                                          "once for query 'q' \\(first at row 1\\)"):
+        Run(["q", "q", "q"], [doc, "other", doc], np.array([1.0, 2.0, 3.0]))
+    with pytest.raises(FormatError, match="row 2: document .* is judged more than once"):
+        Qrels(["q", "q"], [doc, doc], np.array([1, 0]))
+    # The same document for two queries is fine.
+    Run(["q", "p"], [doc, doc], np.array([1.0, 2.0]))

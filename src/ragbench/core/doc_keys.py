@@ -95,3 +95,34 @@ def mix(qi: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
 
 
 MAX_QUERIES = 1 << 24
+
+
+def equality_keys(strings) -> tuple[np.ndarray, np.ndarray]:
+    """``(hi, lo)`` equal exactly when the ids are: :func:`fixed_keys`, or for
+    longer ids their dictionary code (equality only, not byte order)."""
+    keys = fixed_keys(strings)
+    if keys is not None:
+        return keys
+    enc = pc.dictionary_encode(_plain(strings))
+    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.uint64)
+    return codes, np.zeros(len(codes), dtype=np.uint64)
+
+
+def first_repeat(qi: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> tuple[int, int] | None:
+    """``(row, earlier_row)`` of the first row repeating an earlier ``(qi, hi, lo)``,
+    or None. One sort of fingerprints; only fingerprint matches are checked
+    exactly, in row order."""
+    if len(qi) < 2:
+        return None
+    key = mix(qi, hi, lo)
+    ordered = np.sort(key)
+    same = ordered[1:] == ordered[:-1]
+    if not same.any():
+        return None
+    seen: dict[tuple[int, int, int], int] = {}
+    for r in np.flatnonzero(np.isin(key, ordered[1:][same])):
+        t = (int(qi[r]), int(hi[r]), int(lo[r]))
+        if t in seen:
+            return int(r), seen[t]
+        seen[t] = int(r)
+    return None

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from ragbench.core.doc_keys import equality_keys, first_repeat, fixed_keys
 from ragbench.core.errors import FormatError
 
 
@@ -25,8 +28,40 @@ def _string_array(values, name: str) -> pa.Array:
     return pa.array([str(v) for v in values], type=pa.string())
 
 
+class _Pairs:
+    """What Qrels and Run share: (query, doc) rows, unique, with cached encodings
+    that ranking reuses instead of hashing the ids again."""
+
+    query_ids: pa.Array
+    doc_ids: pa.Array
+    source: str | None
+    _repeat_message = "appears more than once for query"
+
+    @cached_property
+    def query_codes(self) -> tuple[np.ndarray, pa.Array]:
+        """``(codes, distinct)``: each row's query as an index into ``distinct``."""
+        enc = pc.dictionary_encode(self.query_ids)
+        return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary
+
+    @cached_property
+    def doc_keys(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Byte-order keys of the doc ids (see :mod:`ragbench.core.doc_keys`), or
+        None when an id is longer than 16 bytes."""
+        return fixed_keys(self.doc_ids)
+
+    def _check_unique(self) -> None:
+        keys = self.doc_keys or equality_keys(self.doc_ids)
+        repeat = first_repeat(self.query_codes[0], *keys)
+        if repeat is not None:
+            row, first = repeat
+            raise FormatError(
+                f"row {row + 1}: document {self.doc_ids[row].as_py()!r} {self._repeat_message} "
+                f"{self.query_ids[row].as_py()!r} (first at row {first + 1})",
+                source=self.source, field="doc_id")
+
+
 @dataclass(frozen=True, eq=False)
-class Qrels:
+class Qrels(_Pairs):
     """Graded relevance judgments, one row per (query, document).
 
     ``relevance`` follows trec_eval: a non-negative integer grade, or a negative
@@ -37,6 +72,7 @@ class Qrels:
     doc_ids: pa.Array
     relevance: np.ndarray
     source: str | None = None
+    _repeat_message = "is judged more than once for query"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "query_ids", _string_array(self.query_ids, "query_id"))
@@ -55,6 +91,7 @@ class Qrels:
                 f"relevance {len(self.relevance)}",
                 source=self.source,
             )
+        self._check_unique()
 
     @classmethod
     def from_dict(cls, judgments: Mapping[str, Mapping[str, int]]) -> Qrels:

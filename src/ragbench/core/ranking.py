@@ -26,28 +26,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ragbench.core.errors import EvaluationError, FormatError
-from ragbench.core.doc_keys import dictionary_keys, fixed_keys, mix
+from ragbench.core.errors import EvaluationError
+from ragbench.core.doc_keys import dictionary_keys, mix
 from ragbench.core.qrels import Qrels
 from ragbench.core.run import Run
 
 NONPOOL = -1
 UNJUDGED = -2
-
-
-def _encode(values: pa.Array) -> tuple[np.ndarray, pa.Array]:
-    """(codes, distinct values); a dictionary array is reused, not re-hashed."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if pa.types.is_dictionary(values.type):
-        distinct = pc.unique(values.dictionary)
-        remap = pc.index_in(values.dictionary, value_set=distinct).to_numpy()
-        codes = remap.astype(np.int64)[values.indices.to_numpy(zero_copy_only=False)]
-        return codes, distinct
-    enc = pc.dictionary_encode(values)
-    if isinstance(enc, pa.ChunkedArray):
-        enc = enc.combine_chunks()
-    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary
 
 
 def _byte_order_rank(strings: pa.Array) -> np.ndarray:
@@ -172,13 +157,12 @@ class RankedRelevance:
                                self.mismatch, self.retrieved)
 
 
-def _doc_keys(run_docs, qrels_docs):
+def _doc_keys(run: Run, qrels: Qrels | None):
     """Byte-order-exact integer keys for run and qrels doc ids (see doc_keys)."""
-    run_keys = fixed_keys(run_docs)
-    qrels_keys = fixed_keys(qrels_docs) if run_keys is not None else None
-    if run_keys is None or qrels_keys is None:
-        return dictionary_keys(run_docs, qrels_docs)
-    return run_keys, qrels_keys
+    if run.doc_keys is not None and (qrels is None or qrels.doc_keys is not None):
+        return run.doc_keys, (qrels.doc_keys if qrels is not None else None)
+    other = qrels.doc_ids if qrels is not None else pa.array([], type=pa.string())
+    return dictionary_keys(run.doc_ids, other)
 
 
 def _rank_rows(qi: np.ndarray, scores: np.ndarray, hi: np.ndarray, lo: np.ndarray,
@@ -250,10 +234,10 @@ def trec_order(run: Run, *, version: int = 10) -> tuple[np.ndarray, np.ndarray, 
     Returns ``(order, offsets, query_ids)``: rows ``order[offsets[i]:offsets[i+1]]``
     are query ``query_ids[i]``'s ranking.
     """
-    qcode, qdict = _encode(run.query_ids)
+    qcode, qdict = run.query_codes
     qrank = _byte_order_rank(qdict)
     qi = qrank[qcode]
-    (hi, lo), _ = _doc_keys(run.doc_ids, pa.array([], type=pa.string()))
+    (hi, lo), _ = _doc_keys(run, None)
     order = _rank_rows(qi, run.scores, hi, lo, version)
     counts = np.bincount(qi, minlength=len(qdict))
     offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
@@ -269,8 +253,8 @@ def judge(qrels: Qrels, run: Run, *, relevance_level: int = 1, max_docs: int | N
     if max_docs is not None and max_docs < 0:
         raise EvaluationError(f"max_docs (-M) must be >= 0, got {max_docs}")
 
-    q_qcode, q_qdict = _encode(qrels.query_ids)
-    r_qcode, r_qdict = _encode(run.query_ids)
+    q_qcode, q_qdict = qrels.query_codes
+    r_qcode, r_qdict = run.query_codes
     qrels_q = set(q_qdict.to_pylist())
     run_q = set(r_qdict.to_pylist())
     mismatch = QueryMismatch(tuple(sorted(qrels_q - run_q)), tuple(sorted(run_q - qrels_q)))
@@ -287,7 +271,7 @@ def judge(qrels: Qrels, run: Run, *, relevance_level: int = 1, max_docs: int | N
     r_map = pc.index_in(r_qdict, value_set=eval_q).fill_null(-1).to_numpy().astype(np.int64)
     r_qi = r_map[r_qcode]
     j_qi = q_map[q_qcode]
-    (hi, lo), (j_hi, j_lo) = _doc_keys(run.doc_ids, qrels.doc_ids)
+    (hi, lo), (j_hi, j_lo) = _doc_keys(run, qrels)
 
     # Run rows of evaluated queries, ranked.
     scores = run.scores
@@ -298,7 +282,6 @@ def judge(qrels: Qrels, run: Run, *, relevance_level: int = 1, max_docs: int | N
     if order[-1:].tolist() != [len(order) - 1] or not np.array_equal(
             order, np.arange(len(order))):
         r_qi, hi, lo = r_qi[order], hi[order], lo[order]
-    _check_unique(run, r_qi, hi, lo, eval_q, what="run")
     num_ret = np.bincount(r_qi, minlength=nq).astype(np.int64)
     offsets = np.concatenate(([0], np.cumsum(num_ret))).astype(np.int64)
     if max_docs is not None:
@@ -312,7 +295,6 @@ def judge(qrels: Qrels, run: Run, *, relevance_level: int = 1, max_docs: int | N
     # Judgments of evaluated queries.
     jkeep = j_qi >= 0
     j_qi, j_hi, j_lo, j_rel = j_qi[jkeep], j_hi[jkeep], j_lo[jkeep], qrels.relevance[jkeep]
-    _check_unique(qrels, j_qi, j_hi, j_lo, eval_q, what="qrels")
     rel = np.full(len(r_qi), NONPOOL, dtype=np.int64)
     if len(j_qi) and len(r_qi):
         jkey = mix(j_qi, j_hi, j_lo)
@@ -348,39 +330,3 @@ def _resolve_collisions(found, src, jkey, srt, r_qi, hi, lo, j_qi, j_hi, j_lo) -
         found[r] = i is not None
         if i is not None:
             src[r] = i
-
-
-def _check_unique(source, qi, hi, lo, eval_q, *, what: str) -> None:
-    """FormatError if a (query, doc id) pair occurs twice."""
-    if len(qi) < 2:
-        return
-    key = np.sort(mix(qi, hi, lo))
-    same = key[1:] == key[:-1]
-    if not same.any():
-        return
-    suspects = np.flatnonzero(np.isin(mix(qi, hi, lo), key[1:][same]))
-    seen: dict[tuple[int, int, int], int] = {}
-    for r in suspects:
-        t = (int(qi[r]), int(hi[r]), int(lo[r]))
-        if t in seen:
-            qid = eval_q[int(qi[r])].as_py()
-            doc = _doc_of(source, qid, hi[r], lo[r])
-            noun = "judged" if what == "qrels" else "retrieved"
-            raise FormatError(f"document {doc!r} is {noun} more than once for query {qid!r}",
-                              source=source.source, field="doc_id")
-        seen[t] = r
-
-
-def _doc_of(source, qid, hi, lo) -> str:
-    """The doc id string behind a key, for an error message (slow, runs once)."""
-    ids = source.doc_ids.filter(pc.equal(source.query_ids, qid))
-    keys = fixed_keys(ids)
-    if keys is not None:
-        match = np.flatnonzero((keys[0] == hi) & (keys[1] == lo))
-        if len(match):
-            return ids[int(match[0])].as_py()
-    counts = pc.value_counts(ids)
-    dup = [v["values"].as_py() for v in counts if v["counts"].as_py() > 1]
-    return dup[0] if dup else "?"
-
-

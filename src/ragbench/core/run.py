@@ -9,11 +9,11 @@ import numpy as np
 import pyarrow as pa
 
 from ragbench.core.errors import FormatError
-from ragbench.core.qrels import _string_array
+from ragbench.core.qrels import _Pairs, _string_array
 
 
 @dataclass(frozen=True, eq=False)
-class Run:
+class Run(_Pairs):
     """Scored documents per query, one row per (query, document).
 
     Row order carries no meaning: rankings are always derived from the scores,
@@ -25,6 +25,7 @@ class Run:
     scores: np.ndarray
     name: str = "run"
     source: str | None = None
+    _repeat_message = "is retrieved more than once for query"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "query_ids", _string_array(self.query_ids, "query_id"))
@@ -48,6 +49,7 @@ class Run:
                 f"score {len(self.scores)}",
                 source=self.source,
             )
+        self._check_unique()
 
     @classmethod
     def from_dict(cls, results: Mapping[str, Mapping[str, float]], name: str = "run") -> Run:

@@ -21,7 +21,7 @@ from ragbench.core.io._text import (
     read_bytes,
     split_lines,
 )
-from ragbench.core.io._validate import first_with_whitespace, has_duplicates
+from ragbench.core.io._validate import first_with_whitespace
 from ragbench.core.qrels import Qrels
 from ragbench.core.run import Run
 
@@ -40,10 +40,11 @@ def read_trec_qrels(path: str | os.PathLike) -> Qrels:
         ["query_id", "doc_id", "relevance"],
     )
     if table is not None and table.num_rows:
-        qrels = Qrels(table["query_id"], table["doc_id"],
-                      table["relevance"].to_numpy(), source=source)
-        if not has_duplicates(qrels.query_ids, qrels.doc_ids):
-            return qrels
+        try:
+            return Qrels(table["query_id"], table["doc_id"], table["relevance"].to_numpy(),
+                         source=source)
+        except FormatError:
+            pass  # the line-by-line reader says where
     return _read_qrels_slow(data, source)
 
 
@@ -67,7 +68,7 @@ def _read_qrels_slow(data: bytes, source: str) -> Qrels:
 
 def read_trec_run(path: str | os.PathLike, *, name: str | None = None) -> Run:
     """Read a TREC run. The rank column is ignored (trec_eval ranks by score);
-    the run's name is the tag of the first line unless ``name`` is given.
+    the run's name is the tag of the last line (as trec_eval) unless ``name`` is given.
     Columns after the tag are ignored, as trec_eval does. A document twice for
     the same query is an error."""
     source = str(path)
@@ -79,25 +80,25 @@ def read_trec_run(path: str | os.PathLike, *, name: str | None = None) -> Run:
         ["query_id", "doc_id", "score"],
     )
     if table is not None and table.num_rows:
-        scores = table["score"].to_numpy()
-        if np.all(np.isfinite(scores)) and not has_duplicates(table["query_id"],
-                                                              table["doc_id"]):
-            return Run(table["query_id"], table["doc_id"], scores,
-                       name=name or _first_tag(data), source=source)
+        try:
+            return Run(table["query_id"], table["doc_id"], table["score"].to_numpy(),
+                       name=name or _last_tag(data), source=source)
+        except FormatError:
+            pass  # the line-by-line reader says where
     return _read_run_slow(data, source, name)
 
 
-def _first_tag(data: bytes) -> str:
-    """The sixth column of the first line that is neither blank nor a comment
-    (found without splitting the whole file into lines)."""
-    start = 0
-    while start < len(data):
-        end = data.find(b"\n", start)
-        end = len(data) if end < 0 else end
+def _last_tag(data: bytes) -> str:
+    """The sixth column of the last line that is neither blank nor a comment:
+    trec_eval keeps the run id of the last line (found from the end, without
+    splitting the whole file)."""
+    end = len(data)
+    while end > 0:
+        start = data.rfind(b"\n", 0, end) + 1
         parts = data[start:end].split()
-        if parts and not parts[0].startswith(b"#"):
+        if len(parts) >= 6 and not parts[0].startswith(b"#"):
             return parts[5].decode("utf-8", "replace")
-        start = end + 1
+        end = start - 1
     return "run"
 
 
@@ -116,7 +117,7 @@ def _read_run_slow(data: bytes, source: str, name: str | None) -> Run:
                 source=source, line=lineno, field="doc_id")
         qids.append(qid)
         dids.append(did)
-        tag = tag or t
+        tag = t  # trec_eval keeps the last line's run id
     if not qids:
         raise FormatError("no results (only comments or blank lines)", source=source)
     return Run(qids, dids, np.asarray(scores, dtype=np.float64), name=name or tag,

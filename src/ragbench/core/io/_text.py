@@ -48,24 +48,25 @@ def read_bytes(path: str | os.PathLike) -> bytes:
     return data
 
 
-def is_regular(data: bytes) -> bool:
-    """True if columns are separated by single spaces and no line is a comment.
+def has_other_separators(data: bytes) -> bool:
+    """True if ``data`` holds a separator other than the single space and newline
+    that Arrow is told about. Single-byte searches run at memchr speed; runs of
+    spaces, leading spaces and comment lines are caught after parsing instead
+    (see :func:`fast_table`), where they cost nothing on a regular file."""
+    return any(c in data for c in (b"\t", b"\r", b"\x0b", b"\x0c"))
 
-    Plain substring searches: each is a memchr-speed scan, many times faster
-    than one regular expression over a few hundred megabytes. Searches for a
-    single byte are the fastest, so ``#`` is looked for alone first.
-    """
-    if any(c in data for c in (b"\t", b"\r", b"\x0b", b"\x0c")):
+
+def is_regular(data: bytes) -> bool:
+    """True if ``data`` needs no normalising: single spaces between columns, no
+    comment lines. (Diagnostics and tests; :func:`fast_table` finds this out more
+    cheaply by parsing.)"""
+    if has_other_separators(data) or data.startswith((b" ", b"#")) or data.endswith(b" "):
         return False
-    if data.startswith((b" ", b"#")) or data.endswith(b" "):
-        return False
-    if b"#" in data and b"\n#" in data:
-        return False
-    return not any(c in data for c in (b"  ", b"\n ", b" \n"))
+    return not any(c in data for c in (b"\n#", b"  ", b"\n ", b" \n"))
 
 
 def normalise(data: bytes) -> bytes:
-    """Rewrite ``data`` so that :func:`is_regular` holds, keeping every line where
+    """Rewrite ``data`` to single-space separated lines without comments, keeping every line where
     it was: separators become single spaces, comment lines become blank."""
     data = data.translate(_TO_SPACE)
     while b"  " in data:
@@ -107,10 +108,29 @@ def fast_table(data: bytes, names: list[str], types: dict[str, pa.DataType],
     """Parse ``data`` with Arrow; None if Arrow rejects it (the caller then falls
     back to :func:`split_lines`, which says what is wrong and where).
 
-    With the default ``delimiter``, irregular whitespace and comments are
-    normalised first."""
-    if delimiter == " " and not is_regular(data):
-        data = normalise(data)
+    With the default ``delimiter`` a file is first tried as it is. A run of
+    spaces or a leading space shows up as an empty value (or a wrong column
+    count), a comment line as a first column starting with ``#``: then the file
+    is normalised and parsed again."""
+    if delimiter != " ":
+        return _arrow_table(data, names, types, keep, delimiter)
+    if not has_other_separators(data):
+        table = _arrow_table(data, names, types, keep, delimiter)
+        if table is not None and _plainly_parsed(table, names[0]):
+            return table
+    return _arrow_table(normalise(data), names, types, keep, delimiter)
+
+
+def _plainly_parsed(table: pa.Table, first: str) -> bool:
+    for name, column in zip(table.column_names, table.columns):
+        if pa.types.is_string(column.type) and len(column) and \
+                pc.min(pc.binary_length(column)).as_py() == 0:
+            return False
+    return not (first in table.column_names and
+                pc.any(pc.starts_with(table[first], "#")).as_py())
+
+
+def _arrow_table(data: bytes, names, types, keep, delimiter) -> pa.Table | None:
     try:
         return pacsv.read_csv(
             pa.py_buffer(data),

@@ -40,20 +40,41 @@ def fixed_keys(strings) -> tuple[np.ndarray, np.ndarray] | None:
     if n == 0:
         return np.zeros(0, np.uint64), np.zeros(0, np.uint64)
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=arr.offset + n + 1)
-    offsets = offsets[arr.offset:].astype(np.int64)
+    offsets = offsets[arr.offset:]
     lengths = np.diff(offsets)
-    if int(lengths.max()) > WIDTH:
+    longest = int(lengths.max())
+    if longest > WIDTH:
         return None
     data = arr.buffers()[2]
     raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
-    padded = np.zeros(int(offsets[-1]) + WIDTH + 8, dtype=np.uint8)
-    padded[: offsets[-1] - offsets[0]] = raw[offsets[0]: offsets[-1]]
-    starts = offsets[:-1] - offsets[0]
+    base = int(offsets[0])
+    used = int(offsets[-1]) - base
+    padded = np.empty(used + WIDTH + 8, dtype=np.uint8)
+    padded[:used] = raw[base: base + used]
+    padded[used:] = 0
+    starts = offsets[:-1].astype(np.intp)
+    if base:
+        starts -= base
     # Every byte position viewed as the start of an unaligned big-endian word.
     words = np.ndarray(shape=(len(padded) - 7,), dtype=">u8", buffer=padded, strides=(1,))
-    hi = words[starts].astype(np.uint64) & _KEEP[np.minimum(lengths, 8)]
-    lo = words[starts + 8].astype(np.uint64) & _KEEP[np.clip(lengths - 8, 0, 8)]
-    return hi, lo
+    hi = _word(words, starts, lengths, 0)
+    if longest <= 8:
+        # A zero-stride view: no memory, and mix() skips it.
+        return hi, np.broadcast_to(np.uint64(0), (n,))
+    starts += 8
+    return hi, _word(words, starts, lengths, 8)
+
+
+def _word(words: np.ndarray, starts: np.ndarray, lengths: np.ndarray, skip: int) -> np.ndarray:
+    """The big-endian word at ``starts`` as native uint64, bytes past each id's
+    end cleared. In place where possible: these arrays are a run's size."""
+    w = words[starts]
+    w.byteswap(inplace=True)
+    w = w.view(np.uint64)
+    short = np.flatnonzero(lengths < skip + 8)
+    if len(short):
+        w[short] &= _KEEP[np.clip(lengths[short] - skip, 0, 8)]
+    return w
 
 
 def dictionary_keys(run_ids, other_ids) -> tuple[tuple[np.ndarray, np.ndarray],
@@ -86,7 +107,10 @@ def mix(qi: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
         raise ValueError(f"more than {MAX_QUERIES} queries")
     with np.errstate(over="ignore"):
         h = hi * np.uint64(0x9E3779B97F4A7C15)
-        h ^= lo * np.uint64(0xC2B2AE3D27D4EB4F) + (h >> np.uint64(29))
+        if lo.strides == (0,) and len(lo) and lo[0] == 0:
+            h ^= h >> np.uint64(29)  # the same as below with lo == 0, one pass less
+        else:
+            h ^= lo * np.uint64(0xC2B2AE3D27D4EB4F) + (h >> np.uint64(29))
         h ^= h >> np.uint64(32)
         h *= np.uint64(0xD6E8FEB86659FD93)
         h >>= np.uint64(24)

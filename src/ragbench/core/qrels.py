@@ -41,7 +41,7 @@ class _Pairs:
     def query_codes(self) -> tuple[np.ndarray, pa.Array]:
         """``(codes, distinct)``: each row's query as an index into ``distinct``."""
         enc = pc.dictionary_encode(self.query_ids)
-        return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary
+        return enc.indices.to_numpy(zero_copy_only=False), enc.dictionary  # int32
 
     @cached_property
     def doc_keys(self) -> tuple[np.ndarray, np.ndarray] | None:

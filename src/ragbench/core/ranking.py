@@ -166,8 +166,9 @@ def _doc_keys(run: Run, qrels: Qrels | None):
 
 
 def _rank_rows(qi: np.ndarray, scores: np.ndarray, hi: np.ndarray, lo: np.ndarray,
-               version: int) -> np.ndarray:
-    """Row order by (query asc, score desc, doc id desc), trec_eval's ranking.
+               version: int) -> np.ndarray | None:
+    """Row order by (query asc, score desc, doc id desc), trec_eval's ranking;
+    None when the rows are in that order already.
 
     Runs are usually written one query after another, already ranked, at most with
     tied scores in another order: that costs a few O(n) passes, moving whole query
@@ -175,29 +176,31 @@ def _rank_rows(qi: np.ndarray, scores: np.ndarray, hi: np.ndarray, lo: np.ndarra
     """
     if version == 9:
         scores = scores.astype(np.float32).astype(np.float64)
-    n = len(qi)
-    if n < 2:
-        return np.arange(n, dtype=np.int64)
+    if len(qi) < 2:
+        return None
     blocks = _query_blocks(qi)
+    if blocks is False:
+        return np.lexsort((~lo, ~hi, -scores, qi))
     if blocks is not None:
         qi, scores, hi, lo = qi[blocks], scores[blocks], hi[blocks], lo[blocks]
-        within = _rank_within_sorted_queries(qi, scores, hi, lo)
-        if within is None:
-            within = np.lexsort((~lo, ~hi, -scores, qi))
-        return blocks[within]
-    return np.lexsort((~lo, ~hi, -scores, qi))
+    within = _rank_within_sorted_queries(qi, scores, hi, lo)
+    if within is False:
+        within = np.lexsort((~lo, ~hi, -scores, qi))
+    if blocks is None:
+        return within
+    return blocks if within is None else blocks[within]
 
 
-def _query_blocks(qi: np.ndarray) -> np.ndarray | None:
-    """Order putting contiguous query blocks in query order; None if some query's
-    rows are not contiguous."""
+def _query_blocks(qi: np.ndarray) -> np.ndarray | None | bool:
+    """Order putting contiguous query blocks in query order: None if they are in
+    order already, False if some query's rows are not contiguous."""
     n = len(qi)
     starts = np.concatenate(([0], np.flatnonzero(qi[1:] != qi[:-1]) + 1))
     block_q = qi[starts]
-    if len(np.unique(block_q)) != len(block_q):
-        return None
     if (block_q[1:] > block_q[:-1]).all():
-        return np.arange(n, dtype=np.int64)
+        return None
+    if len(np.unique(block_q)) != len(block_q):
+        return False
     lengths = np.diff(np.concatenate((starts, [n])))
     perm = np.argsort(block_q)
     new_starts = np.concatenate(([0], np.cumsum(lengths[perm])[:-1]))
@@ -205,27 +208,29 @@ def _query_blocks(qi: np.ndarray) -> np.ndarray | None:
             + np.repeat(starts[perm] - new_starts, lengths[perm]))
 
 
-def _rank_within_sorted_queries(qi, scores, hi, lo) -> np.ndarray | None:
-    """For rows sorted by query: the order that also ranks within queries, if the
-    scores are already non-increasing (sorting tie groups by doc id); else None."""
+def _rank_within_sorted_queries(qi, scores, hi, lo) -> np.ndarray | None | bool:
+    """For rows sorted by query: the order that also ranks within queries (sorting
+    tie groups by doc id); None if already ranked; False if the scores are not
+    non-increasing within each query."""
     same_q = qi[1:] == qi[:-1]
     s0, s1 = scores[:-1], scores[1:]
     if (same_q & (s1 > s0)).any():
-        return None
-    identity = np.arange(len(qi), dtype=np.int64)
+        return False
     tied = same_q & (s0 == s1)
     if not tied.any():
-        return identity
-    doc_desc = (hi[:-1] > hi[1:]) | ((hi[:-1] == hi[1:]) & (lo[:-1] > lo[1:]))
-    if not (tied & ~doc_desc).any():
-        return identity
+        return None
+    t = np.flatnonzero(tied)
+    doc_desc = (hi[t] > hi[t + 1]) | ((hi[t] == hi[t + 1]) & (lo[t] > lo[t + 1]))
+    if doc_desc.all():
+        return None
     in_group = np.zeros(len(qi), dtype=bool)  # both ends of every tied pair
-    in_group[:-1] |= tied
-    in_group[1:] |= tied
+    in_group[t] = True
+    in_group[t + 1] = True
     group = np.cumsum(np.concatenate(([True], ~tied)))  # one id per tie run
     rows = np.flatnonzero(in_group)
-    identity[rows] = rows[np.lexsort((~lo[rows], ~hi[rows], group[rows]))]
-    return identity
+    order = np.arange(len(qi), dtype=np.int64)
+    order[rows] = rows[np.lexsort((~lo[rows], ~hi[rows], group[rows]))]
+    return order
 
 
 def trec_order(run: Run, *, version: int = 10) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -239,6 +244,8 @@ def trec_order(run: Run, *, version: int = 10) -> tuple[np.ndarray, np.ndarray, 
     qi = qrank[qcode]
     (hi, lo), _ = _doc_keys(run, None)
     order = _rank_rows(qi, run.scores, hi, lo, version)
+    if order is None:
+        order = np.arange(len(qi), dtype=np.int64)
     counts = np.bincount(qi, minlength=len(qdict))
     offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
     sorted_q = np.asarray(qdict.to_pylist(), dtype=object)[np.argsort(qrank)]
@@ -267,48 +274,39 @@ def judge(qrels: Qrels, run: Run, *, relevance_level: int = 1, max_docs: int | N
     nq = len(eval_q)
 
     # Query index (position in eval_q) of each distinct qrels / run query id.
-    q_map = pc.index_in(q_qdict, value_set=eval_q).fill_null(-1).to_numpy().astype(np.int64)
-    r_map = pc.index_in(r_qdict, value_set=eval_q).fill_null(-1).to_numpy().astype(np.int64)
+    q_map = pc.index_in(q_qdict, value_set=eval_q).fill_null(-1).to_numpy().astype(np.int32)
+    r_map = pc.index_in(r_qdict, value_set=eval_q).fill_null(-1).to_numpy().astype(np.int32)
     r_qi = r_map[r_qcode]
     j_qi = q_map[q_qcode]
     (hi, lo), (j_hi, j_lo) = _doc_keys(run, qrels)
 
-    # Run rows of evaluated queries, ranked.
+    # Judgments of evaluated queries.
+    jkeep = j_qi >= 0
+    if not jkeep.all():
+        j_qi, j_hi, j_lo = j_qi[jkeep], j_hi[jkeep], j_lo[jkeep]
+        j_rel = qrels.relevance[jkeep]
+    else:
+        j_rel = qrels.relevance
+
+    # Run rows of evaluated queries: judged in file order, then ranked.
     scores = run.scores
     keep = r_qi >= 0
     if not keep.all():
         r_qi, hi, lo, scores = r_qi[keep], hi[keep], lo[keep], scores[keep]
+    rel = _lookup(r_qi, hi, lo, j_qi, j_hi, j_lo, j_rel)
     order = _rank_rows(r_qi, scores, hi, lo, version)
-    if order[-1:].tolist() != [len(order) - 1] or not np.array_equal(
-            order, np.arange(len(order))):
-        r_qi, hi, lo = r_qi[order], hi[order], lo[order]
+    del hi, lo, scores
+    if order is not None:
+        r_qi, rel = r_qi[order], rel[order]
     num_ret = np.bincount(r_qi, minlength=nq).astype(np.int64)
     offsets = np.concatenate(([0], np.cumsum(num_ret))).astype(np.int64)
     if max_docs is not None:
         rank = np.arange(len(r_qi)) - offsets[r_qi] + 1
         cut = rank <= max_docs
         if not cut.all():
-            r_qi, hi, lo = r_qi[cut], hi[cut], lo[cut]
+            rel = rel[cut]
             num_ret = np.minimum(num_ret, max_docs)
             offsets = np.concatenate(([0], np.cumsum(num_ret))).astype(np.int64)
-
-    # Judgments of evaluated queries.
-    jkeep = j_qi >= 0
-    j_qi, j_hi, j_lo, j_rel = j_qi[jkeep], j_hi[jkeep], j_lo[jkeep], qrels.relevance[jkeep]
-    rel = np.full(len(r_qi), NONPOOL, dtype=np.int64)
-    if len(j_qi) and len(r_qi):
-        jkey = mix(j_qi, j_hi, j_lo)
-        srt = np.argsort(jkey)
-        jkey = jkey[srt]
-        pos = np.minimum(np.searchsorted(jkey, mix(r_qi, hi, lo)), len(jkey) - 1)
-        src = srt[pos]
-        found = (j_qi[src] == r_qi) & (j_hi[src] == hi) & (j_lo[src] == lo)
-        if len(jkey) > 1 and (jkey[1:] == jkey[:-1]).any():
-            # Two different judged ids share a fingerprint (about 1 in 10^10 per
-            # pair): resolve those rows exactly.
-            _resolve_collisions(found, src, jkey, srt, r_qi, hi, lo, j_qi, j_hi, j_lo)
-        grades = j_rel[src[found]]
-        rel[found] = np.where(grades < 0, UNJUDGED, grades)
 
     max_grade = int(j_rel.max()) if len(j_rel) else 0
     levels = np.zeros((nq, max(max_grade, 0) + 1), dtype=np.int64)
@@ -319,6 +317,32 @@ def judge(qrels: Qrels, run: Run, *, relevance_level: int = 1, max_docs: int | N
     retrieved[r_map[r_map >= 0]] = True
     return RankedRelevance(tuple(eval_q.to_pylist()), offsets, rel, levels,
                            relevance_level, run.name, version, mismatch, retrieved)
+
+
+def _lookup(r_qi, hi, lo, j_qi, j_hi, j_lo, j_rel) -> np.ndarray:
+    """Per run row: its grade, ``NONPOOL`` if not judged, ``UNJUDGED`` if judged
+    with a negative grade. Fingerprints of the judgments are sorted once and
+    searched; a fingerprint hit counts only if the exact key matches too."""
+    rel = np.full(len(r_qi), NONPOOL, dtype=np.int64)
+    if not (len(j_qi) and len(r_qi)):
+        return rel
+    jkey = mix(j_qi, j_hi, j_lo)
+    srt = np.argsort(jkey)
+    jkey = jkey[srt]
+    # Row by row only what the match needs; each temporary is a run's length.
+    src = np.searchsorted(jkey, mix(r_qi, hi, lo))
+    np.minimum(src, len(jkey) - 1, out=src)
+    src = srt[src]
+    found = j_qi[src] == r_qi
+    found &= j_hi[src] == hi
+    found &= j_lo[src] == lo
+    if len(jkey) > 1 and (jkey[1:] == jkey[:-1]).any():
+        # Two different judged ids share a fingerprint (about 1 in 10^10 per
+        # pair): resolve those rows exactly.
+        _resolve_collisions(found, src, jkey, srt, r_qi, hi, lo, j_qi, j_hi, j_lo)
+    grades = j_rel[src[found]]
+    rel[found] = np.where(grades < 0, UNJUDGED, grades)
+    return rel
 
 
 def _resolve_collisions(found, src, jkey, srt, r_qi, hi, lo, j_qi, j_hi, j_lo) -> None:

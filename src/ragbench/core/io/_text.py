@@ -43,7 +43,7 @@ def read_bytes(path: str | os.PathLike) -> bytes:
         raise FormatError("is a directory, expected a file", source=str(path)) from None
     if data.startswith(_BOM):
         data = data[len(_BOM):]
-    if not data.strip():
+    if not data or data.isspace():
         raise FormatError("file is empty", source=str(path))
     return data
 

@@ -80,12 +80,27 @@ def read_trec_run(path: str | os.PathLike, *, name: str | None = None) -> Run:
         ["query_id", "doc_id", "score"],
     )
     if table is not None and table.num_rows:
+        name = name or _last_tag(data)
+        del data  # a run file can be large: free it before building the columns
         try:
-            return Run(table["query_id"], table["doc_id"], table["score"].to_numpy(),
-                       name=name or _last_tag(data), source=source)
+            return Run(*_take_columns(table, ["query_id", "doc_id", "score"]), name=name,
+                       source=source)
         except FormatError:
-            pass  # the line-by-line reader says where
+            data = read_bytes(path)  # the line-by-line reader says where
     return _read_run_slow(data, source, name)
+
+
+def _take_columns(table: pa.Table, names: list[str]) -> list:
+    """Each column as one contiguous array, dropping the table's chunks as it goes,
+    so a column never exists twice in full."""
+    out = []
+    for name in names:
+        column = table[name]
+        table = table.drop_columns([name])
+        out.append(column.to_numpy() if pa.types.is_floating(column.type)
+                   else column.combine_chunks())
+        del column
+    return out
 
 
 def _last_tag(data: bytes) -> str:

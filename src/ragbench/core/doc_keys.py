@@ -105,6 +105,17 @@ def mix(qi: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
     keep each query's documents together, so searches stay in cache."""
     if len(qi) and int(qi.max()) >= MAX_QUERIES:
         raise ValueError(f"more than {MAX_QUERIES} queries")
+    out = np.empty(len(qi), dtype=np.uint64)
+    for a in range(0, len(qi), CHUNK):  # bounded temporaries on large runs
+        b = a + CHUNK
+        out[a:b] = _mix_chunk(qi[a:b], hi[a:b], lo[a:b])
+    return out
+
+
+CHUNK = 1 << 20
+
+
+def _mix_chunk(qi: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         h = hi * np.uint64(0x9E3779B97F4A7C15)
         if lo.strides == (0,) and len(lo) and lo[0] == 0:

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ragbench.core.errors import EvaluationError
-from ragbench.core.doc_keys import dictionary_keys, mix
+from ragbench.core.doc_keys import CHUNK, dictionary_keys, mix
 from ragbench.core.qrels import Qrels
 from ragbench.core.run import Run
 
@@ -181,14 +181,14 @@ def _rank_rows(qi: np.ndarray, scores: np.ndarray, hi: np.ndarray, lo: np.ndarra
     blocks = _query_blocks(qi)
     if blocks is False:
         return np.lexsort((~lo, ~hi, -scores, qi))
-    if blocks is not None:
-        qi, scores, hi, lo = qi[blocks], scores[blocks], hi[blocks], lo[blocks]
+    # Each query's rows are contiguous: rank within them where they stand (only
+    # adjacent rows of one query are compared), then move whole blocks.
     within = _rank_within_sorted_queries(qi, scores, hi, lo)
     if within is False:
-        within = np.lexsort((~lo, ~hi, -scores, qi))
+        return np.lexsort((~lo, ~hi, -scores, qi))
     if blocks is None:
         return within
-    return blocks if within is None else blocks[within]
+    return blocks if within is None else within[blocks]
 
 
 def _query_blocks(qi: np.ndarray) -> np.ndarray | None | bool:
@@ -209,9 +209,9 @@ def _query_blocks(qi: np.ndarray) -> np.ndarray | None | bool:
 
 
 def _rank_within_sorted_queries(qi, scores, hi, lo) -> np.ndarray | None | bool:
-    """For rows sorted by query: the order that also ranks within queries (sorting
-    tie groups by doc id); None if already ranked; False if the scores are not
-    non-increasing within each query."""
+    """For rows grouped by query: the order that ranks each group where it stands
+    (sorting tie groups by doc id); None if already ranked; False if the scores
+    are not non-increasing within each group."""
     same_q = qi[1:] == qi[:-1]
     s0, s1 = scores[:-1], scores[1:]
     if (same_q & (s1 > s0)).any():
@@ -329,19 +329,20 @@ def _lookup(r_qi, hi, lo, j_qi, j_hi, j_lo, j_rel) -> np.ndarray:
     jkey = mix(j_qi, j_hi, j_lo)
     srt = np.argsort(jkey)
     jkey = jkey[srt]
-    # Row by row only what the match needs; each temporary is a run's length.
-    src = np.searchsorted(jkey, mix(r_qi, hi, lo))
-    np.minimum(src, len(jkey) - 1, out=src)
-    src = srt[src]
-    found = j_qi[src] == r_qi
-    found &= j_hi[src] == hi
-    found &= j_lo[src] == lo
-    if len(jkey) > 1 and (jkey[1:] == jkey[:-1]).any():
-        # Two different judged ids share a fingerprint (about 1 in 10^10 per
-        # pair): resolve those rows exactly.
-        _resolve_collisions(found, src, jkey, srt, r_qi, hi, lo, j_qi, j_hi, j_lo)
-    grades = j_rel[src[found]]
-    rel[found] = np.where(grades < 0, UNJUDGED, grades)
+    collisions = len(jkey) > 1 and bool((jkey[1:] == jkey[:-1]).any())
+    for a in range(0, len(r_qi), CHUNK):  # bounded temporaries on large runs
+        b = a + CHUNK
+        qi, h, l = r_qi[a:b], hi[a:b], lo[a:b]
+        src = np.searchsorted(jkey, mix(qi, h, l))
+        np.minimum(src, len(jkey) - 1, out=src)
+        src = srt[src]
+        found = (j_qi[src] == qi) & (j_hi[src] == h) & (j_lo[src] == l)
+        if collisions:
+            # Two different judged ids share a fingerprint (about 1 in 10^10 per
+            # pair): resolve those rows exactly.
+            _resolve_collisions(found, src, jkey, srt, qi, h, l, j_qi, j_hi, j_lo)
+        grades = j_rel[src[found]]
+        rel[a:b][found] = np.where(grades < 0, UNJUDGED, grades)
     return rel
 
 

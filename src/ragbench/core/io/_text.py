@@ -146,6 +146,10 @@ def _arrow_table(data: bytes, names, types, keep, delimiter) -> pa.Table | None:
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
+    finally:
+        # Hand the parser's scratch memory back to the system now, for the numpy
+        # arrays that follow; Arrow's allocator would otherwise keep it.
+        pa.default_memory_pool().release_unused()
 
 
 def split_lines(data: bytes, source: str, ncols: int, fields: tuple[str, ...], *,

@@ -255,5 +255,32 @@ def _num(v) -> str:
     return f"{float(v):.4f}"
 
 
+@datasets_app.command("synth")
+def datasets_synth(
+    folder: Annotated[Path, typer.Argument(help="Where to write the collection")],
+    seed: Annotated[int, typer.Option(help="Same seed, byte-identical files")] = 0,
+    docs: Annotated[int, typer.Option(help="Number of documents")] = 500,
+    queries: Annotated[int, typer.Option(help="Number of queries")] = 30,
+) -> None:
+    """Write a deterministic synthetic BEIR-format collection and three TREC runs.
+
+    corpus.jsonl, queries.jsonl, qrels/test.tsv (graded 0-2, some unjudged) and
+    runs/*.run of decreasing quality: a collection for trying ragbench offline.
+    """
+    from ragbench.core.synthetic import write_synthetic
+
+    try:
+        out = write_synthetic(folder, seed, num_docs=docs, num_queries=queries)
+    except (RagbenchError, ValueError) as exc:
+        _fail(exc)
+    runs = sorted(p.name for p in (Path(out) / "runs").glob("*.run"))
+    typer.echo(f"wrote {out}: {docs} documents, {queries} queries, qrels/test.tsv, "
+               f"runs: {', '.join(runs)}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
     app()

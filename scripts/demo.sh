@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: set up .venv if needed, generate a small test collection with
 # three runs, evaluate them like trec_eval, and compare them with paired tests.
-source "$(dirname "$0")/_env.sh"
+RAGBENCH_EXTRAS="${RAGBENCH_EXTRAS:-dev}" source "$(dirname "$0")/_env.sh"
 out="${1:-demo-data}"
 ragbench datasets synth "$out"
 echo

@@ -233,17 +233,30 @@ def _read_qrels(path: Path):
 
 
 def _print_table(evs, per_query: bool) -> None:
-    out = Console()
+    out = Console(width=max(Console().width, 120))
+    if not per_query:  # one row per run
+        names = [c.name for c in evs[0].columns if c.value_type != "str"]
+        table = Table(title=f"{len(evs)} run(s), means over evaluated queries",
+                      title_justify="left")
+        table.add_column("run")
+        table.add_column("queries", justify="right")
+        for n in names:
+            table.add_column(n, justify="right")
+        for ev in evs:
+            summary = ev.summary()
+            table.add_row(ev.run_name, str(len(ev.query_ids)),
+                          *(_num(summary[n]) if n in summary else "" for n in names))
+        out.print(table)
+        return
     for ev in evs:
         cols = [c for c in ev.columns if c.value_type != "str"]
         table = Table(title=f"{ev.run_name} ({len(ev.query_ids)} queries)", title_justify="left")
         table.add_column("query")
         for c in cols:
             table.add_column(c.name, justify="right")
-        if per_query:
-            for i, qid in enumerate(ev.query_ids):
-                table.add_row(qid, *(_num(c.per_query[i]) if c.per_query is not None else ""
-                                     for c in cols))
+        for i, qid in enumerate(ev.query_ids):
+            table.add_row(qid, *(_num(c.per_query[i]) if c.per_query is not None else ""
+                                 for c in cols))
         table.add_row("all", *(_num(c.summary) if c.summary is not None else ""
                                for c in cols), style="bold")
         out.print(table)

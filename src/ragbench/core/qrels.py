@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -48,6 +49,33 @@ class _Pairs:
         """Byte-order keys of the doc ids (see :mod:`ragbench.core.doc_keys`), or
         None when an id is longer than 16 bytes."""
         return fixed_keys(self.doc_ids)
+
+    @classmethod
+    def _trusted(cls, *, query_codes: tuple[np.ndarray, pa.Array],
+                 doc_keys: tuple[np.ndarray, np.ndarray] | None, checked: bool, **fields):
+        """For readers only: an instance from columns the reader has already
+        validated -- string ids without nulls, columns of one length, finite
+        float64 scores or int64 grades -- with the ``query_codes`` and
+        ``doc_keys`` caches filled from the reader's own pass over the file
+        (they must equal what the properties would compute). ``checked``: the
+        reader has verified that no (query, doc) pair repeats; otherwise the
+        usual check runs here (FormatError on a repeat)."""
+        obj = cls.__new__(cls)
+        for f in dataclasses.fields(cls):
+            if f.name in fields:
+                value = fields.pop(f.name)
+            elif f.default is not dataclasses.MISSING:
+                value = f.default
+            else:
+                raise TypeError(f"{cls.__name__}._trusted: missing {f.name}")
+            object.__setattr__(obj, f.name, value)
+        if fields:
+            raise TypeError(f"{cls.__name__}._trusted: unknown {sorted(fields)}")
+        obj.__dict__["query_codes"] = query_codes  # cached_property storage
+        obj.__dict__["doc_keys"] = doc_keys
+        if not checked:
+            obj._check_unique()
+        return obj
 
     def _check_unique(self) -> None:
         keys = self.doc_keys or equality_keys(self.doc_ids)

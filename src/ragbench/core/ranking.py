@@ -26,13 +26,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ragbench.core.doc_keys import dictionary_keys
 from ragbench.core.errors import EvaluationError
-from ragbench.core.doc_keys import CHUNK, dictionary_keys, mix
 from ragbench.core.qrels import Qrels
+from ragbench.core.ranked_rows import NONPOOL, UNJUDGED, rank_rows, ranked_relevance  # noqa: F401
 from ragbench.core.run import Run
-
-NONPOOL = -1
-UNJUDGED = -2
 
 
 def _byte_order_rank(strings: pa.Array) -> np.ndarray:
@@ -161,76 +159,8 @@ def _doc_keys(run: Run, qrels: Qrels | None):
     """Byte-order-exact integer keys for run and qrels doc ids (see doc_keys)."""
     if run.doc_keys is not None and (qrels is None or qrels.doc_keys is not None):
         return run.doc_keys, (qrels.doc_keys if qrels is not None else None)
-    other = qrels.doc_ids if qrels is not None else pa.array([], type=pa.string())
+    other = qrels.doc_ids if qrels is not None else pa.nulls(0, pa.string())
     return dictionary_keys(run.doc_ids, other)
-
-
-def _rank_rows(qi: np.ndarray, scores: np.ndarray, hi: np.ndarray, lo: np.ndarray,
-               version: int) -> np.ndarray | None:
-    """Row order by (query asc, score desc, doc id desc), trec_eval's ranking;
-    None when the rows are in that order already.
-
-    Runs are usually written one query after another, already ranked, at most with
-    tied scores in another order: that costs a few O(n) passes, moving whole query
-    blocks and sorting only tied rows. Anything else gets a full sort.
-    """
-    if version == 9:
-        scores = scores.astype(np.float32).astype(np.float64)
-    if len(qi) < 2:
-        return None
-    blocks = _query_blocks(qi)
-    if blocks is False:
-        return np.lexsort((~lo, ~hi, -scores, qi))
-    # Each query's rows are contiguous: rank within them where they stand (only
-    # adjacent rows of one query are compared), then move whole blocks.
-    within = _rank_within_sorted_queries(qi, scores, hi, lo)
-    if within is False:
-        return np.lexsort((~lo, ~hi, -scores, qi))
-    if blocks is None:
-        return within
-    return blocks if within is None else within[blocks]
-
-
-def _query_blocks(qi: np.ndarray) -> np.ndarray | None | bool:
-    """Order putting contiguous query blocks in query order: None if they are in
-    order already, False if some query's rows are not contiguous."""
-    n = len(qi)
-    starts = np.concatenate(([0], np.flatnonzero(qi[1:] != qi[:-1]) + 1))
-    block_q = qi[starts]
-    if (block_q[1:] > block_q[:-1]).all():
-        return None
-    if len(np.unique(block_q)) != len(block_q):
-        return False
-    lengths = np.diff(np.concatenate((starts, [n])))
-    perm = np.argsort(block_q)
-    new_starts = np.concatenate(([0], np.cumsum(lengths[perm])[:-1]))
-    return (np.arange(n, dtype=np.int64)
-            + np.repeat(starts[perm] - new_starts, lengths[perm]))
-
-
-def _rank_within_sorted_queries(qi, scores, hi, lo) -> np.ndarray | None | bool:
-    """For rows grouped by query: the order that ranks each group where it stands
-    (sorting tie groups by doc id); None if already ranked; False if the scores
-    are not non-increasing within each group."""
-    same_q = qi[1:] == qi[:-1]
-    s0, s1 = scores[:-1], scores[1:]
-    if (same_q & (s1 > s0)).any():
-        return False
-    tied = same_q & (s0 == s1)
-    if not tied.any():
-        return None
-    t = np.flatnonzero(tied)
-    doc_desc = (hi[t] > hi[t + 1]) | ((hi[t] == hi[t + 1]) & (lo[t] > lo[t + 1]))
-    if doc_desc.all():
-        return None
-    in_group = np.zeros(len(qi), dtype=bool)  # both ends of every tied pair
-    in_group[t] = True
-    in_group[t + 1] = True
-    group = np.cumsum(np.concatenate(([True], ~tied)))  # one id per tie run
-    rows = np.flatnonzero(in_group)
-    order = np.arange(len(qi), dtype=np.int64)
-    order[rows] = rows[np.lexsort((~lo[rows], ~hi[rows], group[rows]))]
-    return order
 
 
 def trec_order(run: Run, *, version: int = 10) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -243,7 +173,7 @@ def trec_order(run: Run, *, version: int = 10) -> tuple[np.ndarray, np.ndarray, 
     qrank = _byte_order_rank(qdict)
     qi = qrank[qcode]
     (hi, lo), _ = _doc_keys(run, None)
-    order = _rank_rows(qi, run.scores, hi, lo, version)
+    order = rank_rows(qi, run.scores, hi, lo, version)
     if order is None:
         order = np.arange(len(qi), dtype=np.int64)
     counts = np.bincount(qi, minlength=len(qdict))
@@ -270,13 +200,14 @@ def judge(qrels: Qrels, run: Run, *, relevance_level: int = 1, max_docs: int | N
         raise EvaluationError(
             "qrels and run have no query in common "
             f"({len(qrels_q)} judged queries, {len(run_q)} queries in the run)")
-    eval_q = pa.array(sorted(wanted, key=lambda s: s.encode("utf-8")), type=pa.string())
+    # Sorted in byte order by Arrow (pa.array() on a list would import pandas: 0.2 s).
+    eval_q = q_qdict if complete else q_qdict.filter(pc.is_in(q_qdict, value_set=r_qdict))
+    eval_q = eval_q.take(pc.sort_indices(eval_q.cast(pa.binary())))
     nq = len(eval_q)
 
     # Query index (position in eval_q) of each distinct qrels / run query id.
-    q_map = pc.index_in(q_qdict, value_set=eval_q).fill_null(-1).to_numpy().astype(np.int32)
-    r_map = pc.index_in(r_qdict, value_set=eval_q).fill_null(-1).to_numpy().astype(np.int32)
-    r_qi = r_map[r_qcode]
+    q_map = _index_in(q_qdict, eval_q)
+    r_map = _index_in(r_qdict, eval_q)
     j_qi = q_map[q_qcode]
     (hi, lo), (j_hi, j_lo) = _doc_keys(run, qrels)
 
@@ -288,20 +219,12 @@ def judge(qrels: Qrels, run: Run, *, relevance_level: int = 1, max_docs: int | N
     else:
         j_rel = qrels.relevance
 
-    # Run rows of evaluated queries: judged in file order, then ranked.
-    scores = run.scores
-    keep = r_qi >= 0
-    if not keep.all():
-        r_qi, hi, lo, scores = r_qi[keep], hi[keep], lo[keep], scores[keep]
-    rel = _lookup(r_qi, hi, lo, j_qi, j_hi, j_lo, j_rel)
-    order = _rank_rows(r_qi, scores, hi, lo, version)
-    del hi, lo, scores
-    if order is not None:
-        r_qi, rel = r_qi[order], rel[order]
-    num_ret = np.bincount(r_qi, minlength=nq).astype(np.int64)
+    rel, num_ret = ranked_relevance(r_qcode, r_map, run.scores, hi, lo,
+                                    j_qi, j_hi, j_lo, j_rel, nq, version)
+    del hi, lo
     offsets = np.concatenate(([0], np.cumsum(num_ret))).astype(np.int64)
     if max_docs is not None:
-        rank = np.arange(len(r_qi)) - offsets[r_qi] + 1
+        rank = np.arange(len(rel)) - np.repeat(offsets[:-1], num_ret) + 1
         cut = rank <= max_docs
         if not cut.all():
             rel = rel[cut]
@@ -319,39 +242,17 @@ def judge(qrels: Qrels, run: Run, *, relevance_level: int = 1, max_docs: int | N
                            relevance_level, run.name, version, mismatch, retrieved)
 
 
-def _lookup(r_qi, hi, lo, j_qi, j_hi, j_lo, j_rel) -> np.ndarray:
-    """Per run row: its grade, ``NONPOOL`` if not judged, ``UNJUDGED`` if judged
-    with a negative grade. Fingerprints of the judgments are sorted once and
-    searched; a fingerprint hit counts only if the exact key matches too."""
-    rel = np.full(len(r_qi), NONPOOL, dtype=np.int64)
-    if not (len(j_qi) and len(r_qi)):
-        return rel
-    jkey = mix(j_qi, j_hi, j_lo)
-    srt = np.argsort(jkey)
-    jkey = jkey[srt]
-    collisions = len(jkey) > 1 and bool((jkey[1:] == jkey[:-1]).any())
-    for a in range(0, len(r_qi), CHUNK):  # bounded temporaries on large runs
-        b = a + CHUNK
-        qi, h, l = r_qi[a:b], hi[a:b], lo[a:b]
-        src = np.searchsorted(jkey, mix(qi, h, l))
-        np.minimum(src, len(jkey) - 1, out=src)
-        src = srt[src]
-        found = (j_qi[src] == qi) & (j_hi[src] == h) & (j_lo[src] == l)
-        if collisions:
-            # Two different judged ids share a fingerprint (about 1 in 10^10 per
-            # pair): resolve those rows exactly.
-            _resolve_collisions(found, src, jkey, srt, qi, h, l, j_qi, j_hi, j_lo)
-        grades = j_rel[src[found]]
-        rel[a:b][found] = np.where(grades < 0, UNJUDGED, grades)
-    return rel
-
-
-def _resolve_collisions(found, src, jkey, srt, r_qi, hi, lo, j_qi, j_hi, j_lo) -> None:
-    dup_keys = np.unique(jkey[1:][jkey[1:] == jkey[:-1]])
-    rows = np.flatnonzero(np.isin(mix(r_qi, hi, lo), dup_keys))
-    exact = {(int(j_qi[i]), int(j_hi[i]), int(j_lo[i])): i for i in srt[np.isin(jkey, dup_keys)]}
-    for r in rows:
-        i = exact.get((int(r_qi[r]), int(hi[r]), int(lo[r])))
-        found[r] = i is not None
-        if i is not None:
-            src[r] = i
+def _index_in(values: pa.Array, value_set: pa.Array) -> np.ndarray:
+    """int32 position of each value in ``value_set``, -1 where absent. Read from
+    the buffers: ``fill_null(-1)`` or ``to_numpy()`` of an array with nulls makes
+    pyarrow import pandas (0.2 s)."""
+    index = pc.index_in(values, value_set=value_set)
+    n, start = len(index), index.offset
+    if n == 0:
+        return np.zeros(0, dtype=np.int32)
+    validity, data = index.buffers()
+    out = np.frombuffer(data, dtype=np.int32, count=start + n)[start:].copy()
+    if index.null_count:
+        bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
+        out[bits[start:start + n] == 0] = -1
+    return out

@@ -14,9 +14,12 @@ import pyarrow as pa
 from ragbench.core.errors import FormatError
 from ragbench.core.io._atomic import atomic_write_bytes
 from ragbench.core.io._text import (
+    QRELS,
+    RUN,
     constant_strings,
     fast_table,
     joined_lines,
+    parse_accelerated,
     parse_number,
     read_bytes,
     split_lines,
@@ -32,6 +35,16 @@ RUN_FIELDS = ("query_id", "Q0", "doc_id", "rank", "score", "tag")
 def read_trec_qrels(path: str | os.PathLike) -> Qrels:
     """Read a TREC qrels file. Duplicate (query, doc) pairs are an error."""
     source = str(path)
+    parsed = parse_accelerated(path, QRELS)
+    if parsed is not None:
+        try:
+            return Qrels._trusted(query_ids=parsed.query_ids, doc_ids=parsed.doc_ids,
+                                  relevance=parsed.values, source=source,
+                                  query_codes=parsed.query_codes, doc_keys=parsed.doc_keys,
+                                  checked=parsed.checked)
+        except FormatError:
+            pass  # a repeated pair: the readers below say where
+        del parsed
     data = read_bytes(path)
     table = fast_table(
         data, list(QRELS_FIELDS),
@@ -72,6 +85,16 @@ def read_trec_run(path: str | os.PathLike, *, name: str | None = None) -> Run:
     Columns after the tag are ignored, as trec_eval does. A document twice for
     the same query is an error."""
     source = str(path)
+    parsed = parse_accelerated(path, RUN)
+    if parsed is not None:
+        try:
+            return Run._trusted(query_ids=parsed.query_ids, doc_ids=parsed.doc_ids,
+                                scores=parsed.values, name=name or parsed.last_tag,
+                                source=source, query_codes=parsed.query_codes,
+                                doc_keys=parsed.doc_keys, checked=parsed.checked)
+        except FormatError:
+            pass  # a repeated pair: the readers below say where
+        del parsed
     data = read_bytes(path)
     table = fast_table(
         data, list(RUN_FIELDS),

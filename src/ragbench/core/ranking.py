@@ -136,6 +136,22 @@ class RankedRelevance:
             np.cumsum(values[lo:hi], out=out[lo:hi])
         return out
 
+    @cached_property
+    def _rel_prefix(self) -> np.ndarray:
+        """Relevant documents before each position of ``rel``, all queries
+        together (length n + 1): one pass, exact in integers."""
+        out = np.zeros(len(self.rel) + 1, dtype=np.int64)
+        np.cumsum(self.is_rel, out=out[1:])
+        return out
+
+    def rel_in_top(self, k) -> np.ndarray:
+        """Per query: relevant documents among its top ``k`` (a scalar or one
+        cutoff per query; k <= 0 gives 0). Two lookups per query in a prefix
+        sum, instead of a pass over every document per cutoff."""
+        n = np.minimum(self.num_ret, np.maximum(k, 0))
+        start = self.offsets[:-1]
+        return self._rel_prefix[start + n] - self._rel_prefix[start]
+
     def at_rank(self, per_doc: np.ndarray, k: int, empty=0) -> np.ndarray:
         """Per query: ``per_doc`` at rank ``min(k, num_ret)``; ``empty`` where the
         ranking is empty (or k < 1)."""

@@ -21,7 +21,7 @@ from ragbench.core.ranking import RankedRelevance
 def _rel_at(rr: RankedRelevance, k) -> np.ndarray:
     """Per query: rel(k), relevant documents in the top ``k`` (a scalar or one
     cutoff per query); 0 for k <= 0 or an empty ranking."""
-    return rr.at_rank(rr.cum_rel, k)
+    return rr.rel_in_top(k)
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -43,8 +43,7 @@ class Precision(Family):
     default_params = (5, 10, 15, 20, 30, 100, 200, 500, 1000)
 
     def compute(self, rr: RankedRelevance, params) -> np.ndarray:
-        cum = rr.cum_rel
-        return np.stack([rr.at_rank(cum, k) / k for k in params], axis=1)
+        return np.stack([_rel_at(rr, k) / k for k in params], axis=1)
 
 
 @register

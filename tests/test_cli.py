@@ -88,3 +88,29 @@ def test_unknown_measure_is_a_clear_error(trec_eval_dir):
                                  str(trec_eval_dir / "results.test"), "-m", "nDGC@10"])
     assert result.exit_code == 2
     assert "unknown measure 'nDGC'" in result.stderr
+
+
+def test_runs_in_jsonl_and_parquet_and_a_beir_folder(trec_eval_dir, tmp_path):
+    from ragbench.core.io import (read_results_parquet, read_trec_qrels, read_trec_run,
+                                  write_beir_qrels, write_run_jsonl, write_run_parquet)
+
+    run = read_trec_run(trec_eval_dir / "results.test")
+    write_run_jsonl(run, tmp_path / "a.jsonl")
+    write_run_parquet(run, tmp_path / "b.parquet")
+    (tmp_path / "beir" / "qrels").mkdir(parents=True)
+    write_beir_qrels(read_trec_qrels(trec_eval_dir / "qrels.test"),
+                     tmp_path / "beir" / "qrels" / "test.tsv")
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "beir"), str(tmp_path / "a.jsonl"),
+                                 str(tmp_path / "b.parquet"), "-m", "AP", "-f", "csv",
+                                 "--save", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    rows = [line.split(",") for line in result.stdout.splitlines()[1:]]
+    # out.test: map all 0.1785, whichever format the run came in.
+    assert [f"{float(r[2]):.4f}" for r in rows] == ["0.1785", "0.1785"]
+    saved = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert len(saved) == 2 and all(n.endswith(".parquet") for n in saved)
+    table = read_results_parquet(tmp_path / "out" / saved[0])
+    expected = _trec_values(trec_eval_dir / "out.test.aq", "map")
+    assert {q: f"{v:.4f}" for q, v in zip(table["query_id"].to_pylist(),
+                                           table["AP"].to_pylist())} == \
+        {q: f"{v:.4f}" for q, v in expected.items()}

@@ -52,8 +52,10 @@ def _report_mismatch(ev, complete: bool) -> None:
 
 @app.command()
 def evaluate(
-    qrels: Annotated[Path, typer.Argument(help="Qrels: TREC qrels file or BEIR qrels .tsv")],
-    runs: Annotated[list[Path], typer.Argument(help="One or more TREC run files")],
+    qrels: Annotated[Path, typer.Argument(
+        help="Qrels: TREC qrels file, BEIR qrels .tsv, or a BEIR folder (qrels/test.tsv)")],
+    runs: Annotated[list[Path], typer.Argument(
+        help="One or more runs: TREC, or .jsonl / .parquet")],
     measure: Annotated[Optional[list[str]], typer.Option(
         "-m", "--measure",
         help="nDCG@10, P(rel=2)@5, AP ... or trec_eval specs: official, all_trec, P.5,10, "
@@ -70,13 +72,16 @@ def evaluate(
     trec_eval_version: Annotated[int, typer.Option(
         "--trec-eval-version", help="10 (default) or 9: trec_eval 9.x semantics, as "
                                     "most published numbers and pytrec_eval")] = 10,
+    save: Annotated[Optional[Path], typer.Option(
+        help="Also write each run's per-query values to DIR/<run>.parquet (or .jsonl)")] = None,
+    save_format: Annotated[str, typer.Option(help="parquet or jsonl")] = "parquet",
 ) -> None:
     """Evaluate runs against qrels, like trec_eval."""
     from ragbench.core.evaluate import evaluate as evaluate_measures
     from ragbench.core.evaluate import evaluate_trec
     from ragbench.core.io import format_trec_eval
     from ragbench.core.io.report import evaluations_to_csv, evaluations_to_json
-    from ragbench.core.io.trec import read_trec_run
+    from ragbench.core.io import read_run
     from ragbench.core.measures import parse
 
     try:
@@ -96,7 +101,7 @@ def evaluate(
                             parse(_with_rel(str(m), level)) for m in measures]
         evs = []
         for path in runs:
-            run = read_trec_run(path)
+            run = read_run(path)
             if trec_mode:
                 ev = evaluate_trec(q, run, specs or None, relevance_level=1 if level is None
                                    else level, max_docs=max_docs, complete=complete,
@@ -106,6 +111,8 @@ def evaluate(
                                        complete=complete, version=trec_eval_version)
             _report_mismatch(ev, complete)
             evs.append(ev)
+        if save is not None:
+            _save_results(evs, save, save_format)
     except RagbenchError as exc:
         _fail(exc)
     if fmt is EvalFormat.trec_eval:
@@ -140,8 +147,10 @@ class CorrectionName(str, Enum):
 
 @app.command()
 def compare(
-    qrels: Annotated[Path, typer.Argument(help="Qrels: TREC qrels file or BEIR qrels .tsv")],
-    runs: Annotated[list[Path], typer.Argument(help="Two or more TREC run files")],
+    qrels: Annotated[Path, typer.Argument(
+        help="Qrels: TREC qrels file, BEIR qrels .tsv, or a BEIR folder (qrels/test.tsv)")],
+    runs: Annotated[list[Path], typer.Argument(
+        help="Two or more runs: TREC, or .jsonl / .parquet")],
     measure: Annotated[Optional[list[str]], typer.Option(
         "-m", "--measure", help="Measure(s) to compare on, e.g. nDCG@10")] = None,
     baseline: Annotated[Optional[str], typer.Option(
@@ -162,13 +171,13 @@ def compare(
     counts as 0 for it."""
     from ragbench.core.io.report import (leaderboards_to_csv, leaderboards_to_json,
                                          leaderboards_to_markdown)
-    from ragbench.core.io.trec import read_trec_run
+    from ragbench.core.io import read_run
     from ragbench.core.leaderboard import compare_runs, unique_names
 
     try:
         q = _read_qrels(qrels)
-        loaded = [read_trec_run(p) for p in runs]
-        names = unique_names(loaded, [p.name for p in runs])
+        loaded = [read_run(p) for p in runs]
+        names = unique_names([r.name for r in loaded], [p.name for p in runs])
         base = None
         if baseline is not None:
             by_path = {str(p): n for p, n in zip(runs, names)} | {p.name: n for p, n in
@@ -215,6 +224,25 @@ def _print_leaderboards(boards) -> None:
         out.print(table)
 
 
+def _save_results(evs, folder: Path, fmt: str) -> None:
+    from ragbench.core.io import write_results_jsonl, write_results_parquet
+    from ragbench.core.leaderboard import unique_names
+
+    writers = {"parquet": write_results_parquet, "jsonl": write_results_jsonl}
+    if fmt not in writers:
+        raise MeasureError(f"--save-format must be parquet or jsonl, got {fmt!r}")
+    if folder.exists() and not folder.is_dir():
+        raise MeasureError(f"--save {folder}: not a directory")
+    folder.mkdir(parents=True, exist_ok=True)
+    names = unique_names([ev.run_name for ev in evs],
+                         [f"{ev.run_name}-{i + 1}" for i, ev in enumerate(evs)])
+    for name, ev in zip(names, evs):
+        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+        path = folder / f"{safe}.{fmt}"
+        writers[fmt](ev, path)
+        err.print(f"wrote {path}", highlight=False)
+
+
 def _with_rel(text: str, level: int) -> str:
     name, _, cut = text.partition("@")
     if "(" in name:
@@ -225,11 +253,8 @@ def _with_rel(text: str, level: int) -> str:
 
 
 def _read_qrels(path: Path):
-    from ragbench.core.io.trec import read_trec_qrels
-    if path.suffix == ".tsv":
-        from ragbench.core.io import beir
-        return beir.read_beir_qrels(path)
-    return read_trec_qrels(path)
+    from ragbench.core.io import read_qrels
+    return read_qrels(path)
 
 
 def _print_table(evs, per_query: bool) -> None:

@@ -30,9 +30,9 @@ class MeasureLeaderboard:
     mismatches: dict[str, QueryMismatch]
 
 
-def unique_names(runs: Sequence[Run], fallbacks: Sequence[str]) -> list[str]:
-    """Run names, made unique with ``fallbacks`` (e.g. file stems) where they clash."""
-    names = [r.name for r in runs]
+def unique_names(names: Sequence[str], fallbacks: Sequence[str]) -> list[str]:
+    """Run names, made unique with ``fallbacks`` (e.g. file names) where they clash."""
+    names = list(names)
     out = []
     for i, name in enumerate(names):
         if names.count(name) > 1:
@@ -69,7 +69,8 @@ def compare_runs(qrels: Qrels, runs: Sequence[Run], measures: Sequence[str], *,
                  n_resamples: int = 10_000, seed: int = 0,
                  version: int = 10) -> list[MeasureLeaderboard]:
     """One leaderboard per measure (see :func:`ragbench.core.stats.compare_systems`)."""
-    names = list(names) if names is not None else unique_names(runs, [r.name for r in runs])
+    names = list(names) if names is not None else unique_names(
+        [r.name for r in runs], [f"{r.name}-{i + 1}" for i, r in enumerate(runs)])
     out = []
     for measure in measures:
         qids, scores, mismatches = paired_scores(qrels, runs, names, measure, version=version)

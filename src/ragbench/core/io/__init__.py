@@ -14,6 +14,7 @@ Parquet    read_run_parquet,                    write_run_parquet,
 Every writer writes a temporary file and renames it: a reader never sees half a file.
 """
 
+from ragbench.core.io.any_format import read_qrels, read_run
 from ragbench.core.io.beir import (
     BeirDataset,
     Corpus,
@@ -43,6 +44,8 @@ from ragbench.core.io.trec import read_trec_qrels, read_trec_run, write_trec_qre
 from ragbench.core.io.trec_eval_text import format_trec_eval
 
 __all__ = [
+    "read_qrels",
+    "read_run",
     "BeirDataset", "Corpus", "Queries", "format_trec_eval", "read_beir", "read_beir_corpus",
     "read_beir_qrels", "read_beir_queries", "read_results_jsonl", "read_results_parquet",
     "read_run_jsonl", "read_run_parquet", "read_trec_qrels", "read_trec_run", "write_beir",

@@ -111,3 +111,10 @@ def test_duplicate_documents_are_refused_on_construction(doc):
         Qrels(["q", "q"], [doc, doc], np.array([1, 0]))
     # The same document for two queries is fine.
     Run(["q", "p"], [doc, doc], np.array([1.0, 2.0]))
+
+
+def test_absurd_grades_are_refused_not_allocated():
+    from ragbench.core.errors import EvaluationError
+    qrels = Qrels.from_dict({"q": {"d": 2**40}})
+    with pytest.raises(EvaluationError, match="relevance grade 1099511627776 .* too large"):
+        judge(qrels, Run.from_dict({"q": {"d": 1.0}}))

@@ -30,6 +30,8 @@ from ragbench.core.doc_keys import dictionary_keys
 from ragbench.core.errors import EvaluationError
 from ragbench.core.qrels import Qrels
 from ragbench.core.ranked_rows import NONPOOL, UNJUDGED, rank_rows, ranked_relevance  # noqa: F401
+
+MAX_GRADE = 1000  # largest relevance grade accepted: trec_eval counts per grade
 from ragbench.core.run import Run
 
 
@@ -248,6 +250,10 @@ def judge(qrels: Qrels, run: Run, *, relevance_level: int = 1, max_docs: int | N
             offsets = np.concatenate(([0], np.cumsum(num_ret))).astype(np.int64)
 
     max_grade = int(j_rel.max()) if len(j_rel) else 0
+    if max_grade > MAX_GRADE:
+        # trec_eval keeps a count per grade (rel_levels); grades are small integers.
+        raise EvaluationError(f"relevance grade {max_grade} in {qrels.source or 'the qrels'} "
+                              f"is too large: grades are small integers (at most {MAX_GRADE})")
     levels = np.zeros((nq, max(max_grade, 0) + 1), dtype=np.int64)
     judged = j_rel >= 0
     np.add.at(levels, (j_qi[judged], j_rel[judged]), 1)

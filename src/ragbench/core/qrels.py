@@ -37,6 +37,37 @@ class _Pairs:
     doc_ids: pa.Array
     source: str | None
     _repeat_message = "appears more than once for query"
+    _value_attr = "values"  # the third column's attribute ("relevance", "scores")
+    _value_column = "value"  # and its name in tables ("relevance", "score")
+
+    @staticmethod
+    def _columns_from_dict(nested: Mapping[str, Mapping[str, object]], kind: type):
+        """``{query_id: {doc_id: value}}`` -> three lists (ids as strings)."""
+        qids, dids, values = [], [], []
+        for qid, docs in nested.items():
+            for did, value in docs.items():
+                qids.append(str(qid))
+                dids.append(str(did))
+                values.append(kind(value))
+        return qids, dids, values
+
+    def to_dict(self) -> dict[str, dict[str, object]]:
+        """``{query_id: {doc_id: value}}``."""
+        out: dict[str, dict[str, object]] = {}
+        values = getattr(self, self._value_attr).tolist()
+        for q, d, v in zip(self.query_ids.to_pylist(), self.doc_ids.to_pylist(), values):
+            out.setdefault(q, {})[d] = v
+        return out
+
+    def to_table(self) -> pa.Table:
+        return pa.table({"query_id": self.query_ids, "doc_id": self.doc_ids,
+                         self._value_column: getattr(self, self._value_attr)})
+
+    def __len__(self) -> int:
+        return len(self.query_ids)
+
+    def query_set(self) -> set[str]:
+        return set(self.query_ids.unique().to_pylist())
 
     @cached_property
     def query_codes(self) -> tuple[np.ndarray, pa.Array]:
@@ -101,6 +132,7 @@ class Qrels(_Pairs):
     relevance: np.ndarray
     source: str | None = None
     _repeat_message = "is judged more than once for query"
+    _value_attr = _value_column = "relevance"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "query_ids", _string_array(self.query_ids, "query_id"))
@@ -124,29 +156,5 @@ class Qrels(_Pairs):
     @classmethod
     def from_dict(cls, judgments: Mapping[str, Mapping[str, int]]) -> Qrels:
         """``{query_id: {doc_id: grade}}`` -> Qrels."""
-        qids, dids, rels = [], [], []
-        for qid, docs in judgments.items():
-            for did, rel in docs.items():
-                qids.append(str(qid))
-                dids.append(str(did))
-                rels.append(int(rel))
+        qids, dids, rels = cls._columns_from_dict(judgments, int)
         return cls(qids, dids, np.asarray(rels, dtype=np.int64))
-
-    def to_dict(self) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = {}
-        for q, d, r in zip(
-            self.query_ids.to_pylist(), self.doc_ids.to_pylist(), self.relevance.tolist()
-        ):
-            out.setdefault(q, {})[d] = r
-        return out
-
-    def __len__(self) -> int:
-        return len(self.query_ids)
-
-    def query_set(self) -> set[str]:
-        return set(self.query_ids.unique().to_pylist())
-
-    def to_table(self) -> pa.Table:
-        return pa.table(
-            {"query_id": self.query_ids, "doc_id": self.doc_ids, "relevance": self.relevance}
-        )

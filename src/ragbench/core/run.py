@@ -26,6 +26,7 @@ class Run(_Pairs):
     name: str = "run"
     source: str | None = None
     _repeat_message = "is retrieved more than once for query"
+    _value_attr, _value_column = "scores", "score"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "query_ids", _string_array(self.query_ids, "query_id"))
@@ -54,27 +55,5 @@ class Run(_Pairs):
     @classmethod
     def from_dict(cls, results: Mapping[str, Mapping[str, float]], name: str = "run") -> Run:
         """``{query_id: {doc_id: score}}`` -> Run."""
-        qids, dids, scores = [], [], []
-        for qid, docs in results.items():
-            for did, score in docs.items():
-                qids.append(str(qid))
-                dids.append(str(did))
-                scores.append(float(score))
+        qids, dids, scores = cls._columns_from_dict(results, float)
         return cls(qids, dids, np.asarray(scores, dtype=np.float64), name=name)
-
-    def to_dict(self) -> dict[str, dict[str, float]]:
-        out: dict[str, dict[str, float]] = {}
-        for q, d, s in zip(
-            self.query_ids.to_pylist(), self.doc_ids.to_pylist(), self.scores.tolist()
-        ):
-            out.setdefault(q, {})[d] = s
-        return out
-
-    def __len__(self) -> int:
-        return len(self.query_ids)
-
-    def query_set(self) -> set[str]:
-        return set(self.query_ids.unique().to_pylist())
-
-    def to_table(self) -> pa.Table:
-        return pa.table({"query_id": self.query_ids, "doc_id": self.doc_ids, "score": self.scores})

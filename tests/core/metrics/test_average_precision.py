@@ -18,8 +18,7 @@ from ragbench.core.metrics.average_precision import (
     segment_suffix_max,
     segment_total,
 )
-from ragbench.core.qrels import Qrels
-from ragbench.core.run import Run
+from trec_cases import evaluate_dicts as _evaluate
 
 FAMILIES = ["map", "gm_map", "recip_rank", "iprec_at_recall", "11pt_avg", "map_cut",
             "set_map"]
@@ -45,10 +44,6 @@ def test_matches_trec_eval_expected_output(trec_oracle, out_file):
     assert len(expected) == ORACLE_ROWS[out_file]
     assert actual == expected
 
-
-def _evaluate(qrels, run, specs, **kw):
-    ev = evaluate_trec(Qrels.from_dict(qrels), Run.from_dict(run), specs, **kw)
-    return ev.per_query(), ev.summary()
 
 
 # Ranked (scores 6..1): a (1), x (not in qrels), c (1), b (0), e (-1: pooled,

@@ -8,10 +8,8 @@ import random
 
 import pytest
 
-from ragbench.core.evaluate import evaluate_trec
 from ragbench.core.metrics.bpref import INFAP_EPSILON as EPS
-from ragbench.core.qrels import Qrels
-from ragbench.core.run import Run
+from trec_cases import evaluate_dicts as _evaluate
 
 FAMILIES = ["bpref", "gm_bpref", "infAP"]
 
@@ -33,10 +31,6 @@ def test_matches_trec_eval_expected_output(trec_oracle, out_file):
     assert len(expected) == ORACLE_ROWS[out_file]
     assert actual == expected
 
-
-def _evaluate(qrels, run, specs, **kw):
-    ev = evaluate_trec(Qrels.from_dict(qrels), Run.from_dict(run), specs, **kw)
-    return ev.per_query(), ev.summary()
 
 
 # Ranked (scores 6..1): a (1), x (not in qrels), c (1), b (0), e (-1: pooled,

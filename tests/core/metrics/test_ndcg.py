@@ -17,6 +17,7 @@ from ragbench.core.metrics.ndcg import ndcg_exp
 from ragbench.core.qrels import Qrels
 from ragbench.core.ranking import judge
 from ragbench.core.run import Run
+from trec_cases import evaluate_dicts as _evaluate
 
 FAMILIES = ["ndcg", "ndcg_cut", "ndcg_rel", "Rndcg", "binG", "G"]
 
@@ -45,10 +46,6 @@ def test_cutoff_names_follow_trec_eval(trec_oracle):
     assert {name for name, _ in actual} == {"ndcg_cut_10", "ndcg_cut_20", "ndcg_cut_23",
                                             "ndcg_1=3,2=9,4=4.5"}
 
-
-def _evaluate(qrels, run, specs, **kw):
-    ev = evaluate_trec(Qrels.from_dict(qrels), Run.from_dict(run), specs, **kw)
-    return ev.per_query(), ev.summary()
 
 
 # q: a=2, b=1, c=0, d judged -1 (unjudged), e=1 (never retrieved). Ranked:

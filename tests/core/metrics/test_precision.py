@@ -8,10 +8,8 @@ import random
 import pytest
 
 from ragbench.core.errors import MeasureError
-from ragbench.core.evaluate import evaluate_trec
-from ragbench.core.qrels import Qrels
-from ragbench.core.run import Run
 from ragbench.core.trec_spec import parse_trec_specs
+from trec_cases import evaluate_dicts as _evaluate
 
 FAMILIES = ["P", "Rprec", "Rprec_mult", "recall", "relative_P", "success", "set_P",
             "set_relative_P", "set_recall", "set_F", "utility"]
@@ -36,10 +34,6 @@ def test_matches_trec_eval_expected_output(trec_oracle, out_file):
     assert len(expected) == ORACLE_ROWS[out_file]
     assert actual == expected
 
-
-def _evaluate(qrels, run, specs, **kw):
-    ev = evaluate_trec(Qrels.from_dict(qrels), Run.from_dict(run), specs, **kw)
-    return ev.per_query(), ev.summary()
 
 
 # q1 ranks a (rel 1), b (rel 0), d (not in qrels): rel list [1, 0, -1];

@@ -7,10 +7,10 @@ import random
 
 import pytest
 
-from ragbench.core.evaluate import evaluate_trec
 from ragbench.core.qrels import Qrels
 from ragbench.core.ranking import judge
 from ragbench.core.run import Run
+from trec_cases import per_query as _evaluate
 
 FAMILIES = ["rbp", "rbp_resid"]
 
@@ -29,10 +29,6 @@ def test_matches_trec_eval_expected_output(trec_oracle, out_file):
     assert len(expected) == ORACLE_ROWS[out_file]
     assert actual == expected
 
-
-def _evaluate(qrels, run, specs, **kw):
-    ev = evaluate_trec(Qrels.from_dict(qrels), Run.from_dict(run), specs, **kw)
-    return ev.per_query()
 
 
 # Ranked: d (judged -1: unjudged), b (1), a (2), x (not in qrels), c (0).

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragbench.core.evaluate import evaluate_trec
-from ragbench.core.qrels import Qrels
-from ragbench.core.run import Run
+from trec_cases import per_query as _evaluate
 
 ORACLE_ROWS = {
     "out.test.a": 3,  # unj_5, unj_10, unj_20
@@ -23,10 +21,6 @@ def test_matches_trec_eval_expected_output(trec_oracle, out_file):
     assert len(expected) == ORACLE_ROWS[out_file]
     assert actual == expected
 
-
-def _evaluate(qrels, run, specs, **kw):
-    ev = evaluate_trec(Qrels.from_dict(qrels), Run.from_dict(run), specs, **kw)
-    return ev.per_query()
 
 
 def test_hand_calculated():

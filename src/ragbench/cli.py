@@ -316,6 +316,11 @@ def datasets_synth(
                f"runs: {', '.join(runs)}")
 
 
+from ragbench import server_cli  # noqa: E402  (service commands: serve, serve-system, keys)
+
+server_cli.register(app)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

@@ -19,7 +19,6 @@ from functools import cached_property
 
 import numpy as np
 
-from ragbench.core.errors import MeasureError
 from ragbench.core.ranking import RankedRelevance
 
 # ---- flat per-query arrays ---------------------------------------------------

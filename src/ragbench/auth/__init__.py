@@ -1,0 +1,1 @@
+"""API keys for ragbench itself, with roles viewer < editor < admin."""

@@ -1,0 +1,1 @@
+"""Comparisons and leaderboards: paired statistics over stored evaluations."""

@@ -1,0 +1,1 @@
+"""Test collections: upload (BEIR zip or TREC files), validation, versions, stats."""

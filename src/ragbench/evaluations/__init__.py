@@ -1,0 +1,1 @@
+"""Evaluations: run every query of a dataset against a system, store and score it."""

@@ -1,0 +1,1 @@
+"""Built-in reference systems (BM25, dense, hybrid) serving the ragbench contract."""

@@ -1,0 +1,1 @@
+"""Systems under test: registration with validation, adapters, health checks."""

@@ -142,6 +142,9 @@ def demo(
     except DemoError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted; every process the demo started was stopped", err=True)
+        raise typer.Exit(130) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -4,6 +4,7 @@
     python bench/run_all.py --results bench/RESULTS.md   # ... and overwrite RESULTS.md
     python bench/run_all.py --quick               # 1 rep, 1,000 permutations: a smoke run
     python bench/run_all.py --report-only         # re-render the last run's report
+    python bench/run_all.py --only service        # the service benchmarks alone
 
 Generates ``bench/data/`` first if it is missing or stale (``gen_data.py``). Raw
 timings of every repetition go to ``bench/data/results.json``.
@@ -19,8 +20,10 @@ import sys
 import time
 from pathlib import Path
 
+import bench_api
 import bench_evaluate
 import bench_kernels
+import bench_runner
 import bench_stats
 from harness import DATA, data_paths, ensure_data, machine_info, warm_page_cache
 
@@ -56,6 +59,29 @@ NOTES = """\
 """
 
 
+CORE_PARTS = {"evaluate", "kernels", "stats"}
+
+SERVICE_NOTES = """\
+### Notes on the service benchmarks
+
+- Every server runs in its own process: the fixed-latency system (raw asyncio
+  protocol on uvloop), `ragbench serve` (uvicorn, one process, uvloop + httptools),
+  the load generator (`bench/http_load.py`). On a 2-CPU machine they share the two
+  CPUs with the process measured, so queries/s and latency depend on what else runs:
+  the load average is reported per round, and CPU per query / per request (which
+  does not) next to them.
+- Runner: `direct` is `jobs.run_evaluation` on SQLite in a fresh process per round
+  (wall time of the call, setup and scoring included); `api` is the same job in the
+  service's executor thread, from its `started_at` to `finished_at`. Variants other
+  than `as-is` make the system client otherwise (in the benchmark's process only),
+  to compare.
+- API: closed loop, so the median latency is about clients / throughput, and the
+  p95 was 2-2.5x the median here: with one server process on one core, a p95 under
+  100 ms at 50 clients needs roughly 1,100 requests/s, i.e. under ~0.9 ms of server
+  CPU per request (`GET /health`, the stack alone, costs ~0.5 ms).
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=3, help="end-to-end repetitions per tool")
@@ -66,7 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--permutations", type=int, default=bench_stats.N_PERMUTATIONS)
     ap.add_argument("--ranx-compare", action="store_true",
                     help="also time the 90 ordered-pair tests ranx.compare runs (2x longer)")
-    ap.add_argument("--only", default="evaluate,kernels,stats")
+    ap.add_argument("--only", default="evaluate,kernels,stats",
+                    help="parts: evaluate, kernels, stats (the core against its peers), "
+                         "runner, api (the service); 'service' = runner,api")
+    ap.add_argument("--runner-args", default="",
+                    help="options for bench_runner.py, e.g. '--rounds 5 --profile'")
+    ap.add_argument("--api-args", default="",
+                    help="options for bench_api.py, e.g. '--engines sqlite,postgresql'")
     ap.add_argument("--tools", default=",".join(bench_evaluate.TOOLS),
                     help="end-to-end tools")
     ap.add_argument("--quick", action="store_true",
@@ -87,12 +119,15 @@ def main(argv: list[str] | None = None) -> int:
         args.reps = args.kernel_reps = args.stats_reps = args.ranx_stats_reps = 1
         args.permutations = 1000
     parts = set(args.only.split(","))
+    if "service" in parts:
+        parts |= {"runner", "api"}
 
-    meta = ensure_data()
-    warm_page_cache(*data_paths(), *data_paths(tiny=True))
     started = time.perf_counter()
-    results: dict = {"machine": machine_info(), "data": meta, "args": vars(args) | {
+    results: dict = {"machine": machine_info(), "args": vars(args) | {
         "results": str(args.results) if args.results else None}}
+    if parts & CORE_PARTS:
+        results["data"] = ensure_data()
+        warm_page_cache(*data_paths(), *data_paths(tiny=True))
     if "evaluate" in parts:
         results["evaluate"] = bench_evaluate.run(args.reps, args.tools.split(","))
     if "kernels" in parts:
@@ -101,12 +136,19 @@ def main(argv: list[str] | None = None) -> int:
         results["stats"] = bench_stats.run(args.stats_reps, args.permutations,
                                            args.ranx_stats_reps,
                                            ranx_compare=args.ranx_compare)
+    if "runner" in parts:
+        quick = ["--rounds", "1", "--capacity-seconds", "2"] if args.quick else []
+        results["runner"] = bench_runner.run(
+            bench_runner.parse_args(quick + shlex.split(args.runner_args)))
+    if "api" in parts:
+        quick = ["--rounds", "1", "--seconds", "5"] if args.quick else []
+        results["api"] = bench_api.run(bench_api.parse_args(quick + shlex.split(args.api_args)))
     results["elapsed_s"] = time.perf_counter() - started
     results["argv"] = list(argv if argv is not None else sys.argv[1:])
     results["date"] = dt.date.today().isoformat()
 
     DATA.mkdir(exist_ok=True)
-    (DATA / "results.json").write_text(json.dumps(results, indent=1, default=float))
+    (DATA / "results.json").write_text(json.dumps(results, indent=1, default=_plain))
     text = report(results, results["argv"])
     (DATA / "report.md").write_text(text)
     if args.results:
@@ -115,9 +157,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _plain(value):
+    """JSON for what ``json`` does not know: numpy numbers as floats, the rest as text."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def report(results: dict, argv: list[str]) -> str:
     m = results["machine"]
-    d = results["data"]
+    d = results.get("data")
     cmd = "python bench/run_all.py" + ("" if not argv else " " + shlex.join(argv))
     lines = ["# Benchmark results", "",
              f"Generated by `{cmd}` on {results.get('date', dt.date.today().isoformat())} "
@@ -129,6 +179,9 @@ def report(results: dict, argv: list[str]) -> str:
              ]
     if m.get("env"):
         lines.append(f"- environment: {m['env']}")
+    if d is None:
+        lines += ["", "## Results", ""]
+        return "\n".join(lines + _service(results))
     lines += ["", "## Data (`bench/gen_data.py`, seed {seed})".format(seed=d["seed"]), "",
               f"- run: {d['queries']:,} queries x {d['depth']:,} docs = {d['run_lines']:,} "
               f"lines, {d['files']['run.txt']['bytes'] / 1e6:.0f} MB",
@@ -145,8 +198,20 @@ def report(results: dict, argv: list[str]) -> str:
         lines.append(bench_kernels.report(results["kernels"]))
     if "stats" in results:
         lines.append(bench_stats.report(results["stats"]))
+    lines += _service(results)
     lines.append(NOTES)
     return "\n".join(lines)
+
+
+def _service(results: dict) -> list[str]:
+    lines = []
+    if "runner" in results:
+        lines.append(bench_runner.report(results["runner"]))
+    if "api" in results:
+        lines.append(bench_api.report(results["api"]))
+    if lines:
+        lines.append(SERVICE_NOTES)
+    return lines
 
 
 def _targets(results: dict) -> list[str]:

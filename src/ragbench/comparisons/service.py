@@ -20,12 +20,15 @@ leaderboard ranks every active system and is cached (:mod:`.cache`).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from ragbench.comparisons import freshness
 from ragbench.comparisons.cache import cache_for
 from ragbench.comparisons.latest import (LatestEvaluation, from_evaluation,
                                          newest_completions, resolve_latest)
@@ -181,16 +184,38 @@ def leaderboard_json(session: Session, *, settings: Settings, dataset_id: int,
     """:func:`leaderboard` as UTF-8 JSON (the :class:`LeaderboardRead` shape).
 
     The text is cached too, per statistics and system names: validating and encoding
-    a 20-system body (190 pairs, ~60 kB) costs more than the rest of a request.
+    a 20-system body (190 pairs, ~60 kB) costs more than the rest of a request. It is
+    also kept per request for :func:`fresh_leaderboard_json`.
     """
+    seen, read_at = freshness.generation(), time.monotonic()
     cache, key, newest, body = _leaderboard(
         session, settings=settings, dataset_id=dataset_id, metric=metric, k=k, test=test,
         correction=correction, alpha=alpha)
     names = {n.system_id: n.system_name for n in newest}
-    return cache.get_or_compute(
+    text = cache.get_or_compute(
         ("json", key, tuple(names.items())),
         lambda: LeaderboardRead.model_validate(
             _named(body, dataset_id=dataset_id, names=names)).model_dump_json().encode())
+    cache.keep_body(_request_key(dataset_id, metric, k, test, correction, alpha), text,
+                    seen=seen, read_at=read_at)
+    return text
+
+
+def fresh_leaderboard_json(engine: Engine, *, dataset_id: int, metric: str = "nDCG@10",
+                           k: int | None = None, test: str = "t", correction: str = "holm",
+                           alpha: float = 0.05) -> bytes | None:
+    """What :func:`leaderboard_json` returned for the same arguments on ``engine``'s
+    database, without touching it, if nothing may have changed since: no write to
+    evaluations, systems or datasets committed in this process, and at most
+    :data:`~ragbench.comparisons.freshness.FRESH_S` seconds since its database read
+    began (see :mod:`.cache`). None otherwise: call :func:`leaderboard_json`."""
+    return cache_for(engine).fresh_body(
+        _request_key(dataset_id, metric, k, test, correction, alpha))
+
+
+def _request_key(dataset_id: int, metric: str, k: int | None, test: str, correction: str,
+                 alpha: float) -> tuple:
+    return ("request", dataset_id, metric, k, test, correction, float(alpha))
 
 
 def _leaderboard(session: Session, *, settings: Settings, dataset_id: int, metric: str,

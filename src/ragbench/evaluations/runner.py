@@ -26,6 +26,11 @@ from typing import Any, Protocol
 
 
 class Retriever(Protocol):
+    """``retrieve`` returns hits with ``doc_id`` and ``score``, best first. A retriever
+    may also offer ``retrieve_pairs(query, top_k)`` returning ``(doc_id, score)``
+    tuples (as :class:`ragbench.systems.client.SystemClient` does): the runner then
+    calls that instead, which saves building an object per hit."""
+
     async def retrieve(self, query: str, top_k: int) -> Sequence[Any]: ...
 
 
@@ -98,6 +103,20 @@ def ranking_from_hits(hits: Sequence[Any]) -> tuple[tuple[str, float], ...]:
     first: dict[str, float] = {}
     for hit in hits:
         first.setdefault(hit.doc_id, hit.score)
+    return _checked(first)
+
+
+def ranking_from_pairs(pairs: Sequence[tuple[str, float]]) -> tuple[tuple[str, float], ...]:
+    """:func:`ranking_from_hits` for ``(doc_id, score)`` pairs."""
+    first = dict(pairs)
+    if len(first) != len(pairs):  # a repeated document: its first occurrence counts
+        first = {}
+        for doc_id, score in pairs:
+            first.setdefault(doc_id, score)
+    return _checked(first)
+
+
+def _checked(first: dict[str, float]) -> tuple[tuple[str, float], ...]:
     if not all(map(math.isfinite, first.values())):
         doc_id, score = next((d, s) for d, s in first.items() if not math.isfinite(s))
         raise UnusableRanking(f"document {doc_id!r} has a score that is not a finite number "
@@ -124,13 +143,19 @@ async def query_with_retries(retriever: Retriever, query_id: str, text: str, *, 
     retried, after :meth:`Backoff.delay`; anything else fails the query at once."""
     attempts = 0
     last_error: str | None = None
+    retrieve_pairs = getattr(retriever, "retrieve_pairs", None)
     while True:
         attempts += 1
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(timeout_s):
-                hits = await retriever.retrieve(text, top_k)
-            ranking = ranking_from_hits(hits)
+            if retrieve_pairs is not None:
+                async with asyncio.timeout(timeout_s):
+                    pairs = await retrieve_pairs(text, top_k)
+                ranking = ranking_from_pairs(pairs)
+            else:
+                async with asyncio.timeout(timeout_s):
+                    hits = await retriever.retrieve(text, top_k)
+                ranking = ranking_from_hits(hits)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is recorded, never raised

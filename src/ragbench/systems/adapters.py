@@ -22,7 +22,8 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ragbench.systems.transport import (HealthResult, Hit, SystemCallError, SystemClient,
-                                        embedding_from, format_error, hit_from, json_type)
+                                        contract_hits, embedding_from, format_error, hit_from,
+                                        json_type)
 
 ADAPTER_NAMES = ("ragbench", "generic-json")
 
@@ -36,6 +37,13 @@ class RagbenchClient(SystemClient):
     adapter = "ragbench"
 
     async def retrieve(self, query: str, top_k: int) -> list[Hit]:
+        return contract_hits("retrieve", await self._results(query, top_k))
+
+    async def retrieve_pairs(self, query: str, top_k: int) -> list[tuple[str, float]]:
+        return contract_hits("retrieve", await self._results(query, top_k), pairs=True)
+
+    async def _results(self, query: str, top_k: int) -> list[Any]:
+        """The first ``top_k`` items of the answer's ``results`` list, unchecked."""
         url = self.url("/api/v1/retrieve")
         body = await self._call("retrieve", "POST", url,
                                 json_body={"query": query, "top_k": top_k})
@@ -45,18 +53,7 @@ class RagbenchClient(SystemClient):
         results = body["results"]
         if not isinstance(results, list):
             raise format_error("retrieve", f"results is {json_type(results)}, expected a list")
-        hits = []
-        for i, item in enumerate(results[:top_k]):
-            where = f"results[{i}]"
-            if not isinstance(item, dict):
-                raise format_error("retrieve", f"{where} is {json_type(item)}, expected an "
-                                   "object with doc_id and score")
-            for key in ("doc_id", "score"):
-                if key not in item:
-                    raise format_error("retrieve", f"{where}.{key} is missing")
-            hits.append(hit_from("retrieve", where, item["doc_id"], item["score"],
-                                 item.get("text")))
-        return hits
+        return results[:top_k]
 
     async def embed(self, text: str) -> list[float]:
         url = self.url("/api/v1/embed")

@@ -89,6 +89,11 @@ class SystemClient:
         """The system's ranking for ``query``: at most ``top_k`` hits, best first."""
         raise NotImplementedError
 
+    async def retrieve_pairs(self, query: str, top_k: int) -> list[tuple[str, float]]:
+        """:meth:`retrieve` as ``(doc_id, score)`` pairs, for callers that need no
+        :class:`Hit` (the evaluation runner): same checks, same errors."""
+        return [(hit.doc_id, hit.score) for hit in await self.retrieve(query, top_k)]
+
     async def embed(self, text: str) -> list[float]:
         """The system's embedding of ``text`` (a non-empty list of finite floats)."""
         raise NotImplementedError
@@ -217,6 +222,51 @@ def hit_from(op: str, where: str, doc_id: Any, score: Any, text: Any, *,
     if text is not None and not isinstance(text, str):
         raise format_error(op, f"{where}.{text_name} is {json_type(text)}, expected a string")
     return Hit(doc_id, score, text)
+
+
+def contract_hits(op: str, results: list[Any], *, pairs: bool = False) -> list[Any]:
+    """The items of a ``results`` list of the ragbench contract (``{"doc_id": str,
+    "score": number, "text": str?}``) as :class:`Hit` objects, or as ``(doc_id,
+    score)`` tuples with ``pairs``.
+
+    One pass with exact type tests, which is what JSON decoding produces; an item that
+    does not pass them goes through :func:`contract_hit`, which builds the message
+    naming it (``results[3].score is a string, expected a number``) or accepts it.
+    """
+    out: list[Any] = []
+    append = out.append
+    isfinite = math.isfinite
+    for item in results:
+        if item.__class__ is dict:
+            doc_id = item.get("doc_id")
+            score = item.get("score")
+            text = item.get("text")
+            kind = score.__class__
+            if kind is int:
+                try:
+                    score, kind = float(score), float
+                except OverflowError:
+                    pass  # contract_hit reports the item's first problem
+            if (kind is float and doc_id.__class__ is str and doc_id and isfinite(score)
+                    and (text is None or text.__class__ is str)):
+                append((doc_id, score) if pairs else Hit(doc_id, score, text))
+                continue
+        hit = contract_hit(op, len(out), item)
+        append((hit.doc_id, hit.score) if pairs else hit)
+    return out
+
+
+def contract_hit(op: str, index: int, item: Any) -> Hit:
+    """Item ``index`` of a contract ``results`` list as a :class:`Hit`, or the format
+    error that says what is wrong with it."""
+    where = f"results[{index}]"
+    if not isinstance(item, dict):
+        raise format_error(op, f"{where} is {json_type(item)}, expected an "
+                           "object with doc_id and score")
+    for key in ("doc_id", "score"):
+        if key not in item:
+            raise format_error(op, f"{where}.{key} is missing")
+    return hit_from(op, where, item["doc_id"], item["score"], item.get("text"))
 
 
 def embedding_from(op: str, where: str, value: Any) -> list[float]:

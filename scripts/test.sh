@@ -3,6 +3,7 @@
 # (installed from Debian packages when missing) so the service tests run on both
 # SQLite and PostgreSQL, runs the whole suite, and stops the server by PID.
 #   RAGBENCH_TEST_POSTGRES=skip   run the service tests on SQLite only
+#   RAGBENCH_TEST_REDIS=skip      skip the Celery engine tests (they start their own Redis)
 source "$(dirname "$0")/_env.sh"
 if [ "${RAGBENCH_TEST_POSTGRES:-on}" != skip ] && [ -z "${RAGBENCH_TEST_DATABASE_URL:-}" ]; then
     export RAGBENCH_PG_PORT="${RAGBENCH_PG_PORT:-$((54000 + RANDOM % 900))}"

@@ -44,6 +44,21 @@ class Settings(BaseSettings):
     probe_queries: list[str] = ["what is retrieval", "evaluation of search systems",
                                 "neural ranking models"]
 
+    #: Celery broker (e.g. ``redis://127.0.0.1:6379/0``). Empty: batch tasks run in an
+    #: in-process worker pool; set: the server only enqueues and ``ragbench worker``
+    #: processes (any number, any machine, same database) run them.
+    broker_url: str = ""
+    #: Batch tasks run at once by the embedded pool, and by each Celery worker.
+    batch_workers: int = Field(2, ge=1, le=64)
+    #: Batch tasks of one system that may run at once, across every worker, so a
+    #: batch never overloads the system under test.
+    batch_max_running_per_system: int = Field(1, ge=1, le=64)
+    #: Seconds a worker's claim on a task lasts without renewal; a task whose lease
+    #: expired (its worker died) is picked up again.
+    task_lease_s: float = Field(30.0, gt=0)
+    #: Seconds between the scheduler's looks for due schedules (0: no scheduler here).
+    scheduler_interval_s: float = Field(5.0, ge=0)
+
     #: SSRF guard: networks a system URL may never point to (link-local and cloud
     #: metadata by default) and networks allowed even when denied (checked first).
     ssrf_deny: list[str] = ["169.254.0.0/16", "fe80::/10", "100.100.100.200/32",

@@ -153,3 +153,9 @@ def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
     app.command("serve-system")(serve_system)
     app.add_typer(keys_app, name="keys")
+
+    from ragbench.batch.cli import batch_app
+    from ragbench.batch.worker_cli import worker
+
+    app.add_typer(batch_app, name="batch")
+    app.command("worker")(worker)

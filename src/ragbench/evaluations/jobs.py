@@ -11,7 +11,9 @@ can run it.
 loop of its own in a dedicated thread (querying and scoring never hold up the
 API's loop), at most ``max_running`` at a time. On start it resumes what a
 crash left ``pending`` or ``running``; afterwards it periodically resumes
-``running`` evaluations whose heartbeat went stale.
+``running`` evaluations whose heartbeat went stale. Evaluations that belong to a
+batch task (``batch_task_id`` set) are left to the batch queue, which resumes
+them under the task's lease.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import or_, select, update
 
+from ragbench.evaluations.ratelimit import paced
 from ragbench.config import Settings
 from ragbench.core import Qrels
 from ragbench.database import Database, utcnow
@@ -148,9 +151,12 @@ def _fail(database: Database, evaluation_id: int, message: str) -> None:
 
 async def run_evaluation_async(evaluation_id: int, *, settings: Settings, database: Database,
                                backoff: Backoff = Backoff(), batch_size: int = 50,
-                               flush_interval_s: float = 0.5) -> str | None:
+                               flush_interval_s: float = 0.5,
+                               rate_limit_qps: float | None = None) -> str | None:
     """The job (see the module doc), on the running event loop. Returns the
     evaluation's status afterwards (None when there is no such evaluation).
+    ``rate_limit_qps``: at most that many requests per second to the system,
+    retries included (:mod:`ragbench.batch.ratelimit`); None: no limit.
 
     Raises only ``asyncio.CancelledError`` (the caller is stopping: the
     evaluation stays ``running``, answered queries are stored, and a later run
@@ -161,7 +167,8 @@ async def run_evaluation_async(evaluation_id: int, *, settings: Settings, databa
         if plan is None:
             return await asyncio.to_thread(_status, database, evaluation_id)
         querying = await _query(plan, settings=settings, database=database, backoff=backoff,
-                                batch_size=batch_size, flush_interval_s=flush_interval_s)
+                                batch_size=batch_size, flush_interval_s=flush_interval_s,
+                                rate_limit_qps=rate_limit_qps)
         if querying is None:
             return "cancelled"
         return await asyncio.to_thread(_finish, database, settings, plan, querying)
@@ -178,7 +185,8 @@ async def run_evaluation_async(evaluation_id: int, *, settings: Settings, databa
 
 
 async def _query(plan: _Plan, *, settings: Settings, database: Database, backoff: Backoff,
-                 batch_size: int, flush_interval_s: float) -> QueryingStats | None:
+                 batch_size: int, flush_interval_s: float,
+                 rate_limit_qps: float | None = None) -> QueryingStats | None:
     """Ask the queries still to do; None if the evaluation was cancelled."""
     evaluation = plan.evaluation
     querying: asyncio.Task | None = None
@@ -198,7 +206,8 @@ async def _query(plan: _Plan, *, settings: Settings, database: Database, backoff
                            max_connections=evaluation.concurrency,
                            timeout_s=evaluation.timeout_s) as client:
             querying = asyncio.create_task(run_queries(
-                [client], plan.todo, top_k=evaluation.top_k, concurrency=evaluation.concurrency,
+                [paced(client, rate_limit_qps)], plan.todo, top_k=evaluation.top_k,
+                concurrency=evaluation.concurrency,
                 timeout_s=evaluation.timeout_s, retries=evaluation.retries,
                 on_outcome=recorder.add, backoff=backoff,
                 # Seeded by the id: the same evaluation draws the same jitter.
@@ -216,11 +225,12 @@ def _status(database: Database, evaluation_id: int) -> str | None:
         return session.scalar(select(Evaluation.status).where(Evaluation.id == evaluation_id))
 
 
-def run_evaluation(evaluation_id: int, *, settings: Settings, database: Database) -> str | None:
+def run_evaluation(evaluation_id: int, *, settings: Settings, database: Database,
+                   rate_limit_qps: float | None = None) -> str | None:
     """Run the job to the end on a fresh event loop (for workers and scripts;
     see :func:`run_evaluation_async`). Returns the final status."""
     return asyncio.run(run_evaluation_async(evaluation_id, settings=settings,
-                                            database=database))
+                                            database=database, rate_limit_qps=rate_limit_qps))
 
 
 class EvaluationExecutor:
@@ -293,8 +303,10 @@ class EvaluationExecutor:
 
     def _unfinished(self, stale_after_s: float | None) -> list[int]:
         """Pending and running evaluations; with ``stale_after_s``, only running
-        ones whose heartbeat is older than that (another runner may own the rest)."""
-        query = select(Evaluation.id).order_by(Evaluation.id)
+        ones whose heartbeat is older than that (another runner may own the rest).
+        Never those of a batch task: the batch queue runs them."""
+        query = (select(Evaluation.id).where(Evaluation.batch_task_id.is_(None))
+                 .order_by(Evaluation.id))
         if stale_after_s is None:
             query = query.where(Evaluation.status.in_(("pending", "running")))
         else:

@@ -42,6 +42,9 @@ class Evaluation(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Set when a batch task owns this evaluation: the batch queue runs and resumes
+    #: it, not the service's own executor.
+    batch_task_id: Mapped[int | None] = mapped_column(Integer, index=True)
     #: Last sign of life of whoever runs it (a lease, for crash recovery).
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

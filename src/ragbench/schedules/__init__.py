@@ -1,0 +1,1 @@
+"""Schedules: cron-timed batch jobs, exactly one job per due time."""

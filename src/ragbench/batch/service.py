@@ -61,6 +61,33 @@ def create_job(session: Session, *, data: JobCreate, schedule_id: int | None = N
     Unprocessable: an unknown measure, or a rate limit below
     :data:`MIN_REQUESTS_PER_TIMEOUT` requests per request timeout. Nothing is
     dispatched here."""
+    measures, system_ids, dataset_ids = check_job(session, data=data)
+    config = data.evaluation_config
+    if schedule_id is not None and session.scalar(
+            select(Job.id).where(Job.schedule_id == schedule_id,
+                                 Job.scheduled_for == scheduled_for)) is not None:
+        raise _already_scheduled(schedule_id, scheduled_for)
+    job = Job(name=data.name, description=data.description, status="pending",
+              system_ids=system_ids, dataset_ids=dataset_ids,
+              evaluation_config={**config.model_dump(), "measures": measures},
+              schedule_id=schedule_id, scheduled_for=scheduled_for, created_at=utcnow())
+    session.add(job)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise _already_scheduled(schedule_id, scheduled_for) from None
+    session.add_all(JobTask(job_id=job.id, system_id=sid, dataset_id=did, status="pending",
+                            attempts=0, created_at=utcnow())
+                    for sid in system_ids for did in dataset_ids)
+    session.flush()
+    return job
+
+
+def check_job(session: Session, *, data: JobCreate) -> tuple[list[str], list[int], list[int]]:
+    """``(canonical measures, system ids, dataset ids)`` (ids without repeats) once a
+    job like ``data`` could be created now; raises what :func:`create_job` raises
+    for its checks (every system active, every dataset there, measures known, the
+    rate limit fitting the request timeout), each naming the field."""
     config = data.evaluation_config
     measures = _checked_measures(config.measures)
     system_ids = list(dict.fromkeys(data.system_ids))
@@ -80,24 +107,7 @@ def create_job(session: Session, *, data: JobCreate, schedule_id: int | None = N
                     f"{MIN_REQUESTS_PER_TIMEOUT / timeout_s:g} requests/s",
                     details={"field": "evaluation_config.rate_limit_qps",
                              "system_id": system.id, "timeout_s": timeout_s})
-    if schedule_id is not None and session.scalar(
-            select(Job.id).where(Job.schedule_id == schedule_id,
-                                 Job.scheduled_for == scheduled_for)) is not None:
-        raise _already_scheduled(schedule_id, scheduled_for)
-    job = Job(name=data.name, description=data.description, status="pending",
-              system_ids=system_ids, dataset_ids=dataset_ids,
-              evaluation_config={**config.model_dump(), "measures": measures},
-              schedule_id=schedule_id, scheduled_for=scheduled_for, created_at=utcnow())
-    session.add(job)
-    try:
-        session.flush()
-    except IntegrityError:
-        raise _already_scheduled(schedule_id, scheduled_for) from None
-    session.add_all(JobTask(job_id=job.id, system_id=sid, dataset_id=did, status="pending",
-                            attempts=0, created_at=utcnow())
-                    for sid in system_ids for did in dataset_ids)
-    session.flush()
-    return job
+    return measures, system_ids, dataset_ids
 
 
 def _checked_measures(measures: list[str]) -> list[str]:

@@ -21,16 +21,13 @@ from sqlalchemy.orm import Session
 
 from ragbench.batch.models import Job
 from ragbench.batch.schemas import JobCreate
-from ragbench.batch.service import MIN_REQUESTS_PER_TIMEOUT
+from ragbench.batch import service as batch_service
 from ragbench.database import utcnow
-from ragbench.datasets import service as datasets_service
 from ragbench.errors import AppError, Conflict, NotFound, Unprocessable
-from ragbench.evaluations import service as evaluations_service
 from ragbench.schedules import timing
 from ragbench.schedules.models import Schedule
 from ragbench.schedules.schemas import (RunTime, ScheduleCreate, ScheduledJob, ScheduleDetail,
                                         ScheduleRead, ScheduleUpdate)
-from ragbench.systems import service as systems_service
 
 STATUSES = ("active", "paused", "archived")
 UPCOMING = 5
@@ -142,32 +139,13 @@ def check_template(session: Session, *, template: JobCreate) -> dict[str, Any]:
     now: every system exists and is active, every dataset exists, the measures
     parse, the rate limit fits the request timeout. Errors name the field under
     ``job_template``; the same checks run again at every due time."""
-    config = template.evaluation_config
     try:
-        evaluations_service.canonical_measures(config.measures)
-    except Unprocessable as exc:
-        raise _under(exc, f"job_template.evaluation_config.{exc.details['field']}") from None
-    systems = []
-    for i, system_id in enumerate(template.system_ids):
-        try:
-            systems.append(systems_service.get_active_system(session, system_id=system_id))
-        except (NotFound, Conflict) as exc:
-            raise _under(exc, f"job_template.system_ids[{i}]") from None
-    for i, dataset_id in enumerate(template.dataset_ids):
-        try:
-            datasets_service.get_dataset(session, dataset_id=dataset_id)
-        except NotFound as exc:
-            raise _under(exc, f"job_template.dataset_ids[{i}]") from None
-    if config.rate_limit_qps is not None:
-        for system in systems:
-            timeout_s = config.timeout_s or system.timeout_s
-            if config.rate_limit_qps * timeout_s < MIN_REQUESTS_PER_TIMEOUT:
-                raise Unprocessable(
-                    f"rate_limit_qps {config.rate_limit_qps:g}/s is below "
-                    f"{MIN_REQUESTS_PER_TIMEOUT / timeout_s:g}/s, the least that fits "
-                    f"system {system.name!r}'s {timeout_s:g} s request timeout",
-                    details={"field": "job_template.evaluation_config.rate_limit_qps",
-                             "system_id": system.id})
+        batch_service.check_job(session, data=template)
+    except AppError as exc:
+        field = (exc.details or {}).get("field") if isinstance(exc.details, dict) else None
+        if field is None:
+            raise
+        raise _under(exc, f"job_template.{field}") from None
     return template.model_dump(mode="json")
 
 

@@ -1,7 +1,7 @@
 """HTTP calls to a system under test, and the values and errors they produce.
 
 Import these from :mod:`ragbench.systems.client`. :class:`SystemClient` does the
-transport (one ``httpx.AsyncClient``, the SSRF guard before the first request, error
+transport (one :class:`ragbench.http.HttpClient`, the SSRF guard before the first request, error
 classification, timing); the adapters in :mod:`ragbench.systems.adapters` say which
 requests to send and how to read the answers.
 
@@ -20,8 +20,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import orjson
 
+from ragbench.http import HttpClient, HttpError, HttpResponse, HttpTimeout
 from ragbench.systems.ssrf import UnsafeURL, UrlPolicy
 
 #: How much of an error response's body a message quotes.
@@ -70,7 +71,7 @@ class SystemCallError(Exception):
 
 
 class SystemClient:
-    """An adapter bound to one ``httpx.AsyncClient``; use as ``async with``.
+    """An adapter bound to one :class:`ragbench.http.HttpClient`; use as ``async with``.
 
     Subclasses implement :meth:`retrieve`, :meth:`embed` and :meth:`health` with
     :meth:`_call`, which sends one request and returns its decoded JSON body.
@@ -78,7 +79,7 @@ class SystemClient:
 
     adapter = ""
 
-    def __init__(self, *, base_url: str, http: httpx.AsyncClient,
+    def __init__(self, *, base_url: str, http: HttpClient,
                  policy: UrlPolicy | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.http = http
@@ -127,17 +128,17 @@ class SystemClient:
         self._guarded = True
 
     async def _send(self, op: str, method: str, url: str, *,
-                    json_body: Any = None) -> httpx.Response:
+                    json_body: Any = None) -> HttpResponse:
         """Send one request; raise :class:`SystemCallError` unless the answer is 2xx."""
-        await self._guard(op)
+        if not self._guarded:
+            await self._guard(op)
         try:
             response = await self.http.request(method, url, json=json_body)
-        except httpx.TimeoutException:
-            timeout = self.http.timeout.read
-            raise SystemCallError(f"{op}: no answer from {url} within {timeout:g} s (timeout)",
-                                  retryable=True, stage="transport") from None
-        except httpx.TransportError as exc:
-            raise SystemCallError(f"{op}: cannot reach {url}: {_describe(exc)}",
+        except HttpTimeout:
+            raise SystemCallError(f"{op}: no answer from {url} within {self.http.timeout:g} s "
+                                  "(timeout)", retryable=True, stage="transport") from None
+        except HttpError as exc:
+            raise SystemCallError(f"{op}: cannot reach {url}: {type(exc).__name__}: {exc}",
                                   retryable=True, stage="transport") from None
         status = response.status_code
         if 200 <= status < 300:
@@ -153,6 +154,10 @@ class SystemClient:
     async def _call(self, op: str, method: str, url: str, *, json_body: Any = None) -> Any:
         """:meth:`_send`, then the decoded JSON body."""
         response = await self._send(op, method, url, json_body=json_body)
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            pass  # the standard library says what is wrong, and reads NaN and Infinity
         try:
             return json.loads(response.content)
         except (ValueError, UnicodeDecodeError) as exc:
@@ -278,12 +283,7 @@ def embedding_from(op: str, where: str, value: Any) -> list[float]:
     return [number(op, f"{where}[{i}]", x) for i, x in enumerate(value)]
 
 
-def _describe(exc: httpx.TransportError) -> str:
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if type(exc).__name__ not in text else text
-
-
-def _excerpt(response: httpx.Response, *, prefix: str = ": ") -> str:
+def _excerpt(response: HttpResponse, *, prefix: str = ": ") -> str:
     text = response.content[:BODY_EXCERPT * 4].decode("utf-8", "replace").strip()
     if not text:
         return ""

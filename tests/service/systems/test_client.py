@@ -45,7 +45,7 @@ def test_retrieve_embed_and_health_of_a_registered_system(api, settings, serve):
 
     async def run():
         async with connect(row, settings=settings) as client:
-            assert client.http.timeout.read == 4
+            assert client.http.timeout == 4
             return (await client.retrieve("what is retrieval", 2),
                     await client.retrieve("what is retrieval", 10),
                     await client.embed("x"), await client.health())
@@ -70,8 +70,8 @@ def test_connect_honours_overrides(api, settings, serve):
 
     client = connect(row, settings=settings, max_connections=7, timeout_s=0.5)
     try:
-        assert client.http.timeout.read == 0.5
-        assert client.http._transport._max_connections == 7
+        assert client.http.timeout == 0.5
+        assert client.http.max_connections == 7
         assert client.adapter == "ragbench" and client.base_url == system["base_url"]
     finally:
         asyncio.run(client.aclose())

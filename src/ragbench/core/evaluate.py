@@ -57,8 +57,10 @@ class Evaluation:
     def per_query(self) -> dict[str, dict[str, object]]:
         """``{query_id: {measure: value}}``."""
         cols = [c for c in self.columns if c.per_query is not None]
-        return {q: {c.name: _py(c.per_query[i]) for c in cols}
-                for i, q in enumerate(self.query_ids)}
+        names = [c.name for c in cols]
+        # tolist() gives Python numbers (what _py gives for one value), a column at a time.
+        rows = zip(*(c.per_query.tolist() for c in cols)) if cols else ((),) * len(self.query_ids)
+        return {q: dict(zip(names, values)) for q, values in zip(self.query_ids, rows)}
 
     def to_table(self) -> pa.Table:
         """Per-query values as an Arrow table (``query_id`` then one column each)."""

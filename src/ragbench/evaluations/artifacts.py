@@ -61,7 +61,9 @@ def write_run_artifact(data_dir: Path, evaluation_id: int, run: Run) -> str:
     # Written next to the target and renamed: a reader never sees half a file.
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        pq.write_table(table, tmp)
+        # Doc ids are nearly all distinct: a dictionary for them costs time and saves
+        # nothing; query ids repeat top_k times each.
+        pq.write_table(table, tmp, use_dictionary=["query_id"])
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)

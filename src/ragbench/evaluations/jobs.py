@@ -22,16 +22,18 @@ import asyncio
 import logging
 import random
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import JSON, String, bindparam, cast, or_, select, update
+from sqlalchemy.orm import Session
 
 from ragbench.evaluations.ratelimit import paced
 from ragbench.config import Settings
 from ragbench.core import Qrels
-from ragbench.database import Database, utcnow
+from ragbench.database import Database, json_dumps, utcnow
 from ragbench.datasets import service as datasets_service
 from ragbench.errors import AppError
 from ragbench.evaluations import artifacts, scoring
@@ -97,48 +99,81 @@ def _begin(database: Database, settings: Settings, evaluation_id: int) -> _Plan 
 
 
 def _finish(database: Database, settings: Settings, plan: _Plan,
-            querying: QueryingStats | None) -> str:
+            querying: QueryingStats | None, fresh: scoring.RunBuilder | None = None) -> str:
     """Score the stored rankings, write the Parquet run, store per-query values
     and aggregates, and mark the evaluation completed (unless it was cancelled
-    meanwhile). Returns the final status."""
+    meanwhile). Returns the final status.
+
+    ``fresh`` holds the rankings this run stored; only the others (stored by an
+    earlier, interrupted run, or by another runner) are read back from the database.
+    The stored rows decide what counts: a query whose row is not ``ok`` adds nothing."""
     evaluation_id = plan.evaluation.id
-    builder = scoring.RunBuilder()
-    rows: list[_Row] = []
+    fresh = fresh if fresh is not None else scoring.RunBuilder()
     with database.session() as session:
-        result = session.execute(
+        rows = [_Row(*r) for r in session.execute(
             select(EvaluationQuery.id, EvaluationQuery.query_id, EvaluationQuery.status,
-                   EvaluationQuery.latency_ms, EvaluationQuery.ranking)
-            .where(EvaluationQuery.evaluation_id == evaluation_id)
-            .execution_options(yield_per=ROWS_PER_CHUNK))
-        for chunk in result.partitions():
-            builder.add((r.query_id, r.ranking) for r in chunk if r.status == "ok")
-            rows.extend(_Row(r.id, r.query_id, r.status, r.latency_ms) for r in chunk)
-    run = builder.build(name=artifacts.run_tag(plan.system.name))
-    scores = scoring.score_run(plan.qrels, run, plan.evaluation.measures)
-    latency = scoring.latency_summary([r.latency_ms for r in rows if r.status == "ok"])
-    relative = artifacts.write_run_artifact(settings.data_dir, evaluation_id, run)
-    with database.session() as session:
-        values: dict[str, Any] = dict(
-            status="completed", aggregates=scores.aggregates, latency=latency,
-            run_path=relative, queries_done=len(rows),
-            errors_count=sum(r.status == "failed" for r in rows),
-            finished_at=utcnow(), heartbeat_at=utcnow())
-        if querying is not None and querying.throughput_qps is not None:
-            values["throughput_qps"] = querying.throughput_qps
-        done = session.execute(update(Evaluation).where(Evaluation.id == evaluation_id,
-                                                        Evaluation.status == "running")
-                               .values(**values))
-        if done.rowcount != 1:
-            session.rollback()
-            (settings.data_dir / relative).unlink(missing_ok=True)
-            return session.scalar(select(Evaluation.status)
-                                  .where(Evaluation.id == evaluation_id)) or "cancelled"
-        # The Parquet run now holds the rankings: the JSON copies are dropped.
-        if rows:
-            session.execute(update(EvaluationQuery), [
-                {"id": r.id, "metrics": scores.per_query.get(r.query_id, {}), "ranking": None}
-                for r in rows])
+                   EvaluationQuery.latency_ms)
+            .where(EvaluationQuery.evaluation_id == evaluation_id))]
+        answered = {r.query_id for r in rows if r.status == "ok"}
+        missing = answered - fresh.query_ids
+        if missing:
+            result = session.execute(
+                select(EvaluationQuery.query_id, EvaluationQuery.ranking)
+                .where(EvaluationQuery.evaluation_id == evaluation_id,
+                       EvaluationQuery.status == "ok")
+                .execution_options(yield_per=ROWS_PER_CHUNK))
+            for chunk in result.partitions():
+                fresh.add((r.query_id, r.ranking) for r in chunk if r.query_id in missing)
+    run = fresh.build(name=artifacts.run_tag(plan.system.name),
+                      keep=answered if fresh.query_ids - answered else None)
+    # The Parquet file is written while the run is scored and the values stored
+    # (both sides release the GIL for much of their work); the transaction that
+    # completes the evaluation commits only once the file is in place.
+    with ThreadPoolExecutor(1, thread_name_prefix="ragbench-artifact") as pool:
+        writing = pool.submit(artifacts.write_run_artifact, settings.data_dir, evaluation_id,
+                              run)
+        scores = scoring.score_run(plan.qrels, run, plan.evaluation.measures)
+        latency = scoring.latency_summary([r.latency_ms for r in rows if r.status == "ok"])
+        with database.session() as session:
+            values: dict[str, Any] = dict(
+                status="completed", aggregates=scores.aggregates, latency=latency,
+                run_path=artifacts.run_path(evaluation_id), queries_done=len(rows),
+                errors_count=sum(r.status == "failed" for r in rows),
+                finished_at=utcnow(), heartbeat_at=utcnow())
+            if querying is not None and querying.throughput_qps is not None:
+                values["throughput_qps"] = querying.throughput_qps
+            done = session.execute(update(Evaluation).where(Evaluation.id == evaluation_id,
+                                                            Evaluation.status == "running")
+                                   .values(**values))
+            if done.rowcount != 1:
+                session.rollback()
+                (settings.data_dir / writing.result()).unlink(missing_ok=True)
+                return session.scalar(select(Evaluation.status)
+                                      .where(Evaluation.id == evaluation_id)) or "cancelled"
+            if rows:
+                _store_metrics(session, [(r.id, scores.per_query.get(r.query_id, {}))
+                                         for r in rows])
+                # The Parquet run now holds the rankings: the JSON copies are dropped.
+                session.execute(update(EvaluationQuery)
+                                .where(EvaluationQuery.evaluation_id == evaluation_id)
+                                .values(ranking=None)
+                                .execution_options(synchronize_session=False))
+            writing.result()  # raises (and rolls back) if the file could not be written
     return "completed"
+
+
+def _store_metrics(session: Session, values: list[tuple[int, dict[str, Any]]]) -> None:
+    """Set ``metrics`` of each ``(row id, metrics)``: one statement run for all rows
+    by the driver, the JSON encoded here once (the ORM's bulk update spent ~50 us a
+    row on bookkeeping; this is a few)."""
+    table = EvaluationQuery.__table__
+    value = bindparam("metrics_json", type_=String)
+    if session.get_bind().dialect.name == "postgresql":
+        value = cast(value, JSON)  # SQLite keeps JSON as text; a cast there would not
+    session.execute(update(table).where(table.c.id == bindparam("row_id"))
+                    .values(metrics=value),
+                    [{"row_id": row_id, "metrics_json": json_dumps(metrics)}
+                     for row_id, metrics in values])
 
 
 def _fail(database: Database, evaluation_id: int, message: str) -> None:
@@ -166,12 +201,13 @@ async def run_evaluation_async(evaluation_id: int, *, settings: Settings, databa
         plan = await asyncio.to_thread(_begin, database, settings, evaluation_id)
         if plan is None:
             return await asyncio.to_thread(_status, database, evaluation_id)
+        fresh = scoring.RunBuilder()
         querying = await _query(plan, settings=settings, database=database, backoff=backoff,
                                 batch_size=batch_size, flush_interval_s=flush_interval_s,
-                                rate_limit_qps=rate_limit_qps)
+                                rate_limit_qps=rate_limit_qps, fresh=fresh)
         if querying is None:
             return "cancelled"
-        return await asyncio.to_thread(_finish, database, settings, plan, querying)
+        return await asyncio.to_thread(_finish, database, settings, plan, querying, fresh)
     except asyncio.CancelledError:
         raise
     except Exception as exc:
@@ -186,18 +222,27 @@ async def run_evaluation_async(evaluation_id: int, *, settings: Settings, databa
 
 async def _query(plan: _Plan, *, settings: Settings, database: Database, backoff: Backoff,
                  batch_size: int, flush_interval_s: float,
-                 rate_limit_qps: float | None = None) -> QueryingStats | None:
-    """Ask the queries still to do; None if the evaluation was cancelled."""
+                 rate_limit_qps: float | None = None,
+                 fresh: scoring.RunBuilder | None = None) -> QueryingStats | None:
+    """Ask the queries still to do; None if the evaluation was cancelled. The
+    rankings stored meanwhile are added to ``fresh`` (for scoring without reading
+    them back)."""
     evaluation = plan.evaluation
     querying: asyncio.Task | None = None
+    adding = threading.Lock()  # a batch written at cancellation may overlap the last one
 
     def stop_querying() -> None:
         if querying is not None:
             querying.cancel()
 
+    def keep(outcomes: list[QueryOutcome]) -> None:
+        if fresh is not None:
+            with adding:
+                fresh.add((o.query_id, o.hits) for o in outcomes if o.ok)
+
     async with OutcomeRecorder(database, evaluation.id, batch_size=batch_size,
-                               interval_s=flush_interval_s,
-                               on_cancelled=stop_querying) as recorder:
+                               interval_s=flush_interval_s, on_cancelled=stop_querying,
+                               on_stored=keep) as recorder:
         for query_id in plan.without_text:
             recorder.add(QueryOutcome(query_id, False, (), None, 0, NO_TEXT))
         if not plan.todo:

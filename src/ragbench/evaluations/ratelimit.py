@@ -45,15 +45,22 @@ class TokenBucket:
 
 
 class RateLimitedRetriever:
-    """A retriever whose every request (retries included) first takes a token."""
+    """A retriever whose every request (retries included) first takes a token.
+    It offers ``retrieve_pairs`` when the retriever it wraps does."""
 
     def __init__(self, retriever: Retriever, bucket: TokenBucket) -> None:
         self.retriever = retriever
         self.bucket = bucket
+        if getattr(retriever, "retrieve_pairs", None) is None:
+            self.retrieve_pairs = None  # the runner then calls retrieve
 
     async def retrieve(self, query: str, top_k: int) -> Sequence[Any]:
         await self.bucket.acquire()
         return await self.retriever.retrieve(query, top_k)
+
+    async def retrieve_pairs(self, query: str, top_k: int) -> Sequence[tuple[str, float]]:
+        await self.bucket.acquire()
+        return await self.retriever.retrieve_pairs(query, top_k)
 
 
 def paced(retriever: Retriever, rate_limit_qps: float | None) -> Retriever:

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
 from ragbench.database import Database, utcnow
@@ -34,14 +34,17 @@ IDLE_HEARTBEAT_S = 2.0
 
 
 def _insert_statement(session: Session):
+    # On the table, not the model: a Core insert skips the ORM's bulk layer, which
+    # cost more than the insert itself.
+    table = EvaluationQuery.__table__
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     elif dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
-        return insert(EvaluationQuery)
-    return dialect_insert(EvaluationQuery).on_conflict_do_nothing(
+        return insert(table)
+    return dialect_insert(table).on_conflict_do_nothing(
         index_elements=["evaluation_id", "query_id"])
 
 
@@ -54,22 +57,32 @@ def outcome_row(evaluation_id: int, outcome: QueryOutcome) -> dict:
 
 
 def store_outcomes(database: Database, evaluation_id: int,
-                   outcomes: Sequence[QueryOutcome]) -> str | None:
-    """Insert ``outcomes`` (skipping queries already stored), refresh the
-    evaluation's progress and heartbeat in the same transaction, and return its
-    status (None if the evaluation is gone)."""
+                   outcomes: Sequence[QueryOutcome]) -> tuple[str | None, set[str]]:
+    """Insert ``outcomes`` (skipping queries already stored), add what was inserted
+    to the evaluation's progress and refresh its heartbeat, in one transaction.
+
+    Returns the evaluation's status (None if it is gone) and the ids of the
+    queries this call stored (an outcome of a query stored before is dropped)."""
+    inserted: set[str] = set()
+    failed = 0
     with database.session() as session:
         if outcomes:
-            session.execute(_insert_statement(session),
-                            [outcome_row(evaluation_id, o) for o in outcomes])
-        counts = dict(session.execute(
-            select(EvaluationQuery.status, func.count())
-            .where(EvaluationQuery.evaluation_id == evaluation_id)
-            .group_by(EvaluationQuery.status)).all())
-        session.execute(update(Evaluation).where(Evaluation.id == evaluation_id).values(
-            queries_done=sum(counts.values()), errors_count=counts.get("failed", 0),
-            heartbeat_at=utcnow()))
-        return session.scalar(select(Evaluation.status).where(Evaluation.id == evaluation_id))
+            # RETURNING lists only the rows inserted, so the counts stay exact when
+            # another runner stored some of these queries first; counting them
+            # instead would rescan the evaluation's rows at every flush.
+            result = session.execute(
+                _insert_statement(session).returning(EvaluationQuery.__table__.c.query_id,
+                                                     EvaluationQuery.__table__.c.status),
+                [outcome_row(evaluation_id, o) for o in outcomes])
+            for query_id, status in result:
+                inserted.add(query_id)
+                failed += status == "failed"
+        status = session.scalar(
+            update(Evaluation).where(Evaluation.id == evaluation_id)
+            .values(queries_done=Evaluation.queries_done + len(inserted),
+                    errors_count=Evaluation.errors_count + failed, heartbeat_at=utcnow())
+            .returning(Evaluation.status))
+        return status, inserted
 
 
 class OutcomeRecorder:
@@ -78,15 +91,19 @@ class OutcomeRecorder:
     Use as ``async with OutcomeRecorder(...) as recorder:`` around the querying,
     passing :meth:`add` as the runner's ``on_outcome``; leaving the block stores
     what is left. ``on_cancelled`` is called (once) when the stored status turns
-    out to be ``cancelled``."""
+    out to be ``cancelled``. ``on_stored`` is called, in the writing thread, with the
+    outcomes of each batch that this recorder stored (not those another runner had
+    stored first)."""
 
     def __init__(self, database: Database, evaluation_id: int, *, batch_size: int = 50,
-                 interval_s: float = 0.5, on_cancelled: Callable[[], None] | None = None):
+                 interval_s: float = 0.5, on_cancelled: Callable[[], None] | None = None,
+                 on_stored: Callable[[list[QueryOutcome]], None] | None = None):
         self.database = database
         self.evaluation_id = evaluation_id
         self.batch_size = batch_size
         self.interval_s = interval_s
         self.on_cancelled = on_cancelled
+        self.on_stored = on_stored
         self.cancelled = False
         self.stored = 0
         self._buffer: list[QueryOutcome] = []
@@ -143,8 +160,10 @@ class OutcomeRecorder:
         await asyncio.to_thread(self._write, self._take())
 
     def _write(self, batch: list[QueryOutcome]) -> None:
-        status = store_outcomes(self.database, self.evaluation_id, batch)
-        self.stored += len(batch)
+        status, inserted = store_outcomes(self.database, self.evaluation_id, batch)
+        self.stored += len(inserted)
+        if self.on_stored is not None and inserted:
+            self.on_stored([o for o in batch if o.query_id in inserted])
         self._last_write = time.monotonic()
         if status == "cancelled" and not self.cancelled:
             self.cancelled = True

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ragbench.core import Qrels, Run, evaluate
 
@@ -37,6 +38,8 @@ class RunBuilder:
         self._query_ids: list[pa.Array] = []
         self._doc_ids: list[pa.Array] = []
         self._scores: list[np.ndarray] = []
+        #: Every query id added, with or without documents.
+        self.query_ids: set[str] = set()
 
     def add(self, rankings: Iterable[tuple[str, Sequence[Sequence[object]] | None]]) -> None:
         """``(query_id, [[doc_id, score], ...])`` pairs; None or ``[]`` adds nothing.
@@ -46,6 +49,7 @@ class RunBuilder:
         dids: list[str] = []
         scores: list[float] = []
         for query_id, ranking in rankings:
+            self.query_ids.add(query_id)
             if not ranking:
                 continue
             docs, values = zip(*ranking)
@@ -57,12 +61,19 @@ class RunBuilder:
             self._doc_ids.append(pa.array(dids, type=pa.string()))
             self._scores.append(np.asarray(scores, dtype=np.float64))
 
-    def build(self, *, name: str = "run") -> Run:
+    def build(self, *, name: str = "run", keep: set[str] | None = None) -> Run:
+        """The Run of everything added; with ``keep``, of those queries only."""
         if not self._query_ids:
             return Run(pa.array([], type=pa.string()), pa.array([], type=pa.string()),
                        np.zeros(0, dtype=np.float64), name=name)
-        return Run(pa.concat_arrays(self._query_ids), pa.concat_arrays(self._doc_ids),
-                   np.concatenate(self._scores), name=name)
+        query_ids = pa.concat_arrays(self._query_ids)
+        doc_ids = pa.concat_arrays(self._doc_ids)
+        scores = np.concatenate(self._scores)
+        if keep is not None:
+            mask = pc.is_in(query_ids, value_set=pa.array(sorted(keep), type=pa.string()))
+            query_ids, doc_ids = query_ids.filter(mask), doc_ids.filter(mask)
+            scores = scores[mask.to_numpy(zero_copy_only=False)]
+        return Run(query_ids, doc_ids, scores, name=name)
 
 
 def build_run(rankings: Iterable[tuple[str, Sequence[Sequence[object]] | None]], *,

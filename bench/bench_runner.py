@@ -30,7 +30,7 @@ under cProfile (CPU clock, event-loop thread), grouped by component
 
     python bench/bench_runner.py                 # 3 rounds, both paths
     python bench/bench_runner.py --paths direct --rounds 5 --profile \
-        --variants as-is,httpx-pool
+        --variants as-is,aiohttp-pool
 """
 
 from __future__ import annotations
@@ -312,7 +312,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--paths", default="direct,api")
     ap.add_argument("--variants", default="as-is",
-                    help="direct-path variants: as-is,httpx-pool,switch-interval-0.5ms "
+                    help="direct-path variants: as-is,aiohttp-pool,switch-interval-0.5ms "
                          "(see runner_direct.py)")
     ap.add_argument("--queries", type=int, default=1600)
     ap.add_argument("--docs", type=int, default=8000)

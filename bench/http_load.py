@@ -136,6 +136,22 @@ async def _httpx_worker(client, targets: list[dict], rng: random.Random,
         tally.record(resp.status_code, (time.perf_counter() - t0) * 1e3)
 
 
+async def _ragbench_worker(client, url: str, targets: list[dict], rng: random.Random,
+                           stop: asyncio.Event, tally: Tally) -> None:
+    from ragbench.http import HttpError
+
+    while not stop.is_set():
+        t = targets[rng.randrange(len(targets))]
+        t0 = time.perf_counter()
+        try:
+            resp = await client.request(t.get("method", "GET"), url + t["path"],
+                                        json=t.get("body"))
+        except HttpError as exc:
+            tally.record(None, 0.0, exc.__class__.__name__)
+            continue
+        tally.record(resp.status_code, (time.perf_counter() - t0) * 1e3)
+
+
 async def _aiohttp_worker(session, url: str, targets: list[dict], rng: random.Random,
                           stop: asyncio.Event, tally: Tally) -> None:
     import aiohttp
@@ -153,13 +169,8 @@ async def _aiohttp_worker(session, url: str, targets: list[dict], rng: random.Ra
         tally.record(resp.status, (time.perf_counter() - t0) * 1e3)
 
 
-def httpx_client(client: str, concurrency: int):
-    """``ragbench-http``: :func:`ragbench.http.async_client` as it is; ``httpx``: a plain
-    ``httpx.AsyncClient`` (httpcore's pool)."""
-    if client == "ragbench-http":
-        from ragbench.http import async_client
-
-        return async_client(timeout=60.0, max_connections=concurrency)
+def httpx_client(concurrency: int):
+    """A plain ``httpx.AsyncClient`` (httpcore's pool)."""
     import httpx
 
     return httpx.AsyncClient(timeout=httpx.Timeout(60.0), trust_env=False,
@@ -187,8 +198,14 @@ async def drive(url: str, targets: list[dict], *, concurrency: int, seconds: flo
             connector=aiohttp.TCPConnector(limit=concurrency), trust_env=False)
         workers = [_aiohttp_worker(http_client, url, targets, rngs[i], stop, tally)
                    for i in range(concurrency)]
+    elif client == "ragbench-http":
+        from ragbench.http import async_client
+
+        http_client = async_client(timeout=60.0, max_connections=concurrency)
+        workers = [_ragbench_worker(http_client, url, targets, rngs[i], stop, tally)
+                   for i in range(concurrency)]
     else:
-        http_client = httpx_client(client, concurrency)
+        http_client = httpx_client(concurrency)
         http_client.base_url = url
         workers = [_httpx_worker(http_client, targets, rngs[i], stop, tally)
                    for i in range(concurrency)]

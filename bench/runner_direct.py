@@ -4,7 +4,7 @@ evaluation with ``evaluations.service.create_evaluation``, then run
 from outside (nothing in ``src/`` changes):
 
 * :class:`Probes`: start and end of every ``retrieve`` call, every
-  ``httpx.AsyncClient.send``, every SQL statement and commit (and on which thread),
+  ``ragbench.http.HttpClient.request``, every SQL statement and commit (and on which thread),
   and the job's stages (``_begin``, ``store_outcomes``, ``_finish``, scoring, the
   Parquet write, the collection load);
 * a task beside the job measuring how late a 5 ms timer fires (loop blocked);
@@ -13,9 +13,9 @@ from outside (nothing in ``src/`` changes):
   grouped by component, the event-loop thread apart from the worker threads that
   ``asyncio.to_thread`` uses for the database and scoring.
 
-``variant`` changes one thing, to compare: ``as-is``; ``httpx-pool`` (the system
-client is a plain ``httpx.AsyncClient`` with httpcore's connection pool instead of
-:func:`ragbench.http.async_client`); ``switch-interval-0.5ms``
+``variant`` changes one thing, to compare: ``as-is``; ``aiohttp-pool`` (the system
+client sends through one ``aiohttp.ClientSession`` behind the same interface instead of
+:class:`ragbench.http.HttpClient`); ``switch-interval-0.5ms``
 (``sys.setswitchinterval(0.0005)``: the event loop waits at most 0.5 ms instead of
 5 ms for the GIL while a worker thread writes to the database).
 """
@@ -32,17 +32,15 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
-
 from harness import child_main
 from profiles import profile_groups
 
-VARIANTS = ("as-is", "httpx-pool", "switch-interval-0.5ms")
+VARIANTS = ("as-is", "aiohttp-pool", "switch-interval-0.5ms")
 
 
 class Probes:
     """Timestamps of what the runner does, gathered without changing it: wrappers
-    around the adapter's ``retrieve``, ``httpx.AsyncClient.send``, ``Session.commit``
+    around the adapter's ``retrieve``, ``HttpClient.request``, ``Session.commit``
     and the job's stage functions, plus SQLAlchemy cursor events."""
 
     #: module -> functions timed as stages (the job looks them up through the
@@ -82,16 +80,18 @@ class Probes:
                 setattr(adapters.RagbenchClient, name,
                         timed_retrieve(getattr(adapters.RagbenchClient, name)))
 
-        original_send = httpx.AsyncClient.send
+        from ragbench.http import HttpClient
 
-        async def send(client, request, **kw):
+        original_send = HttpClient.request
+
+        async def send(client, method, url, **kw):
             t0 = time.perf_counter()
             try:
-                return await original_send(client, request, **kw)
+                return await original_send(client, method, url, **kw)
             finally:
                 probes.sends.append(time.perf_counter() - t0)
 
-        httpx.AsyncClient.send = send
+        HttpClient.request = send
 
         original_commit = Session.commit
 
@@ -177,6 +177,45 @@ class Probes:
 
 # ---- client variants ---------------------------------------------------------------
 
+class AiohttpClient:
+    """:class:`ragbench.http.HttpClient`'s interface over one ``aiohttp.ClientSession``
+    (the peer the ``aiohttp-pool`` variant measures)."""
+
+    def __init__(self, *, timeout: float, max_connections: int,
+                 headers: dict[str, str] | None) -> None:
+        import aiohttp
+
+        from ragbench.http import USER_AGENT
+
+        self.timeout = timeout
+        self.max_connections = max_connections
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=max_connections, keepalive_timeout=30.0),
+            trust_env=False, headers={"User-Agent": USER_AGENT, **(headers or {})},
+            timeout=aiohttp.ClientTimeout(total=timeout))
+
+    async def request(self, method: str, url: str, *, json=None, content=None):
+        import aiohttp
+
+        from ragbench.http import ConnectError, HttpResponse, HttpTimeout, encode_json
+
+        data = encode_json(json) if json is not None else content
+        headers = {"Content-Type": "application/json"} if json is not None else None
+        try:
+            async with self._session.request(method, url, data=data, headers=headers,
+                                             allow_redirects=False) as resp:
+                body = await resp.read()
+                return HttpResponse(resp.status, {k.lower(): v for k, v in resp.headers.items()},
+                                    body)
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise HttpTimeout("timeout", "read") from None
+        except aiohttp.ClientError as exc:
+            raise ConnectError(str(exc)) from None
+
+    async def aclose(self) -> None:
+        await self._session.close()
+
+
 def apply_variant(variant: str) -> None:
     """Change how the system client is made (this process only)."""
     if variant not in VARIANTS:
@@ -188,16 +227,12 @@ def apply_variant(variant: str) -> None:
         # CPU-bound thread to give it up: the loop behind the database writer.
         sys.setswitchinterval(0.0005)
         return
-    from ragbench.http import USER_AGENT
     from ragbench.systems import client as systems_client
 
     def async_client(*, timeout: float, max_connections: int = 16,
-                     headers: dict[str, str] | None = None) -> httpx.AsyncClient:
-        return httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False,
-                                 trust_env=False,
-                                 limits=httpx.Limits(max_connections=max_connections,
-                                                     max_keepalive_connections=max_connections),
-                                 headers={"User-Agent": USER_AGENT, **(headers or {})})
+                     headers: dict[str, str] | None = None):
+        return AiohttpClient(timeout=timeout, max_connections=max_connections,
+                             headers=headers)
 
     systems_client.async_client = async_client
 

@@ -42,7 +42,8 @@ def report(results: dict) -> str:
                          f"{cpu:.2f} | {cpu / res['rps'] * 1e3:.3f} |")
         lines.append("")
     lines += ["| path | q/s (median) | share of ceiling | per round (q/s) | querying phase "
-              "only, q/s | CPU ms/query | target |", "|---|---:|---:|---|---:|---:|---|"]
+              "only, q/s | CPU ms/query | target: querying / whole |",
+              "|---|---:|---:|---|---:|---:|---|"]
     for path in results.get("paths", []):
         runs = [r[path] for r in rounds if path in r]
         if not runs:
@@ -61,7 +62,8 @@ def report(results: dict) -> str:
                 ("" if variant == "as-is" else f", variant `{variant}`")
             cpu = statistics.median(r["process_cpu_s"] for r in runs) / a["queries"] * 1e3
             cpu_text = f"{cpu:.2f}"
-        verdict = "MET" if med >= target * ideal else "NOT MET"
+        verdict = (("MET" if phase >= target * ideal else "NOT MET") + " / "
+                   + ("MET" if med >= target * ideal else "NOT MET"))
         bad = [r for r in runs if r["status"] != "completed" or r.get("errors_count")]
         if bad:
             verdict += f" ({len(bad)} rounds with failures)"
@@ -78,7 +80,10 @@ def report(results: dict) -> str:
                          f"{', '.join(f'{x:,.0f}' for x in seen)} | | | |")
     lines += ["", "Querying phase: the direct path's first request to last answer; the API "
               "path's `throughput_qps` as the runner stores it (answered queries per second "
-              "of querying). The target is judged on the whole evaluation."]
+              "of querying). The target (>= 90% of the ceiling) is shown for the querying "
+              "rate, which is what the system's latency bounds, and for the whole "
+              "evaluation (start, querying, scoring, the Parquet run), whose fixed costs "
+              "weigh more the fewer the queries."]
     warm = [r[p]["warmup_s"] for r in rounds for p in r
             if isinstance(r[p], dict) and r[p].get("warmup_s") is not None]
     if warm:
@@ -111,7 +116,7 @@ def _stages(runs: list[dict], queries: int, variant: str) -> list[str]:
              f"after the last answer {med('after_http_s'):.3f}",
              f"- HTTP phase: mean requests in flight {med('mean_in_flight'):.1f} of "
              f"{runs[0].get('concurrency')}; `retrieve()` {med('retrieve_ms_mean'):.1f} ms mean "
-             f"(the system answers in 20 ms), of which `httpx.AsyncClient.send` "
+             f"(the system answers in 20 ms), of which `HttpClient.request` "
              f"{med('send_ms_mean'):.1f} ms",
              f"- CPU: process {med('process_cpu_s'):.3f} s = "
              f"{med('process_cpu_s') / queries * 1e3:.2f} ms per query; event-loop thread "

@@ -9,17 +9,17 @@ API and background work can share one file.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-import orjson
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from ragbench import json_codec
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -50,38 +50,17 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cur.close()
 
 
-_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
-
-
-def json_dumps(value) -> str:
-    """JSON columns' encoder: orjson (about 10x the standard library's speed on the
-    rankings and per-query values the runner stores), the standard library for what
-    orjson refuses (integers beyond 64 bits), so that nothing it accepted is refused."""
-    try:
-        return orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
-    except TypeError:
-        return json.dumps(value)
-
-
-def json_loads(text):
-    """JSON columns' decoder (orjson; the standard library for what orjson refuses)."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
-
-
 def make_engine(url: str) -> Engine:
-    json_codec = {"json_serializer": json_dumps, "json_deserializer": json_loads}
+    codec = {"json_serializer": json_codec.dumps, "json_deserializer": json_codec.loads}
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               pool_size=20, max_overflow=20, **json_codec)
+                               pool_size=20, max_overflow=20, **codec)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_size=20, max_overflow=30, pool_pre_ping=True, **json_codec)
+    return create_engine(url, pool_size=20, max_overflow=30, pool_pre_ping=True, **codec)
 
 
 class Database:

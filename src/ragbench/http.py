@@ -24,7 +24,6 @@ The blocking :func:`sync_client` (the CLI towards a ragbench service) stays http
 from __future__ import annotations
 
 import asyncio
-import json
 import ssl
 import time
 import zlib
@@ -35,7 +34,8 @@ from urllib.parse import quote, urlsplit
 
 import httptools
 import httpx
-import orjson
+
+from ragbench.json_codec import dumpb as encode_json
 
 USER_AGENT = "ragbench/0.1"
 #: Responses larger than this are refused (a retrieval answer is a few hundred KB).
@@ -267,14 +267,6 @@ def _decoded(headers: dict[str, str], body: bytes) -> bytes:
         return b"".join(out)
     raise ReadError(f"the {encoding} body of the answer could not be decompressed "
                     "(damaged or cut short)")
-
-
-def encode_json(value: Any) -> bytes:
-    """A request's JSON body (orjson; the standard library for what it refuses)."""
-    try:
-        return orjson.dumps(value)
-    except TypeError:
-        return json.dumps(value).encode()
 
 
 class HttpClient:

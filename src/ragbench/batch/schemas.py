@@ -6,31 +6,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ragbench.evaluations.schemas import DEFAULT_MEASURES
+from ragbench.evaluations.schemas import QuerySettings
 from ragbench.schemas import UtcDatetime
 
 JobStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
 TaskStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
 
 
-class EvaluationConfig(BaseModel):
-    """How every evaluation of a job runs: the fields of one evaluation
-    (:class:`ragbench.evaluations.schemas.EvaluationCreate`, same defaults and
-    limits) plus the batch's own limits."""
+class EvaluationConfig(QuerySettings):
+    """How every evaluation of a job runs: the query settings of one evaluation
+    (:class:`ragbench.evaluations.schemas.QuerySettings`; ``concurrency`` applies
+    within one task) plus the batch's own limits."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    measures: list[str] = Field(default_factory=lambda: list(DEFAULT_MEASURES),
-                                min_length=1, max_length=100)
-    #: Documents asked per query.
-    top_k: int = Field(100, ge=1, le=1000)
-    #: Requests in flight at once within one task; default and ceiling: the
-    #: system's max_concurrency.
-    concurrency: int | None = Field(None, ge=1)
-    #: Seconds per request; default: the system's timeout.
-    timeout_s: float | None = Field(None, gt=0, le=600)
-    #: Further attempts of a query after a retryable failure.
-    retries: int = Field(2, ge=0, le=10)
     #: Requests per second one task may send to its system (a token bucket with no
     #: burst, retries included); None: no limit beyond ``concurrency``.
     rate_limit_qps: float | None = Field(None, gt=0, le=10_000)

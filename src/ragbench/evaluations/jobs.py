@@ -30,14 +30,15 @@ from typing import Any, NamedTuple
 from sqlalchemy import JSON, String, bindparam, cast, or_, select, update
 from sqlalchemy.orm import Session
 
-from ragbench.evaluations.ratelimit import paced
+from ragbench import json_codec
 from ragbench.config import Settings
 from ragbench.core import Qrels
-from ragbench.database import Database, json_dumps, utcnow
+from ragbench.database import Database, utcnow
 from ragbench.datasets import service as datasets_service
 from ragbench.errors import AppError
 from ragbench.evaluations import artifacts, scoring
 from ragbench.evaluations.models import Evaluation, EvaluationQuery
+from ragbench.evaluations.ratelimit import paced
 from ragbench.evaluations.recorder import OutcomeRecorder
 from ragbench.evaluations.runner import Backoff, QueryingStats, QueryOutcome, run_queries
 from ragbench.systems import service as systems_service
@@ -99,7 +100,7 @@ def _begin(database: Database, settings: Settings, evaluation_id: int) -> _Plan 
 
 
 def _finish(database: Database, settings: Settings, plan: _Plan,
-            querying: QueryingStats | None, fresh: scoring.RunBuilder | None = None) -> str:
+            querying: QueryingStats | None, fresh: scoring.RunBuilder) -> str:
     """Score the stored rankings, write the Parquet run, store per-query values
     and aggregates, and mark the evaluation completed (unless it was cancelled
     meanwhile). Returns the final status.
@@ -108,7 +109,6 @@ def _finish(database: Database, settings: Settings, plan: _Plan,
     earlier, interrupted run, or by another runner) are read back from the database.
     The stored rows decide what counts: a query whose row is not ``ok`` adds nothing."""
     evaluation_id = plan.evaluation.id
-    fresh = fresh if fresh is not None else scoring.RunBuilder()
     with database.session() as session:
         rows = [_Row(*r) for r in session.execute(
             select(EvaluationQuery.id, EvaluationQuery.query_id, EvaluationQuery.status,
@@ -172,7 +172,7 @@ def _store_metrics(session: Session, values: list[tuple[int, dict[str, Any]]]) -
         value = cast(value, JSON)  # SQLite keeps JSON as text; a cast there would not
     session.execute(update(table).where(table.c.id == bindparam("row_id"))
                     .values(metrics=value),
-                    [{"row_id": row_id, "metrics_json": json_dumps(metrics)}
+                    [{"row_id": row_id, "metrics_json": json_codec.dumps(metrics)}
                      for row_id, metrics in values])
 
 
@@ -222,8 +222,8 @@ async def run_evaluation_async(evaluation_id: int, *, settings: Settings, databa
 
 async def _query(plan: _Plan, *, settings: Settings, database: Database, backoff: Backoff,
                  batch_size: int, flush_interval_s: float,
-                 rate_limit_qps: float | None = None,
-                 fresh: scoring.RunBuilder | None = None) -> QueryingStats | None:
+                 fresh: scoring.RunBuilder,
+                 rate_limit_qps: float | None = None) -> QueryingStats | None:
     """Ask the queries still to do; None if the evaluation was cancelled. The
     rankings stored meanwhile are added to ``fresh`` (for scoring without reading
     them back)."""
@@ -236,9 +236,8 @@ async def _query(plan: _Plan, *, settings: Settings, database: Database, backoff
             querying.cancel()
 
     def keep(outcomes: list[QueryOutcome]) -> None:
-        if fresh is not None:
-            with adding:
-                fresh.add((o.query_id, o.hits) for o in outcomes if o.ok)
+        with adding:
+            fresh.add((o.query_id, o.hits) for o in outcomes if o.ok)
 
     async with OutcomeRecorder(database, evaluation.id, batch_size=batch_size,
                                interval_s=flush_interval_s, on_cancelled=stop_querying,

@@ -14,13 +14,12 @@ EvaluationStatus = Literal["pending", "running", "completed", "failed", "cancell
 QueryStatus = Literal["ok", "failed"]
 
 
-class EvaluationCreate(BaseModel):
-    """Start an evaluation of a system on a dataset version."""
+class QuerySettings(BaseModel):
+    """How an evaluation asks its queries and what it measures (shared by one
+    evaluation and by every evaluation of a batch job)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    system_id: int
-    dataset_id: int
     #: ragbench measures (``ragbench.core.measures``); stored in canonical spelling.
     measures: list[str] = Field(default_factory=lambda: list(DEFAULT_MEASURES),
                                 min_length=1, max_length=100)
@@ -33,6 +32,13 @@ class EvaluationCreate(BaseModel):
     #: Further attempts of a query after a retryable failure (5xx, 429, timeout,
     #: connection error), with exponential backoff.
     retries: int = Field(2, ge=0, le=10)
+
+
+class EvaluationCreate(QuerySettings):
+    """Start an evaluation of a system on a dataset version."""
+
+    system_id: int
+    dataset_id: int
 
 
 class Progress(BaseModel):

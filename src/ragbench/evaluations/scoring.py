@@ -70,7 +70,7 @@ class RunBuilder:
         doc_ids = pa.concat_arrays(self._doc_ids)
         scores = np.concatenate(self._scores)
         if keep is not None:
-            mask = pc.is_in(query_ids, value_set=pa.array(sorted(keep), type=pa.string()))
+            mask = pc.is_in(query_ids, value_set=pa.array(list(keep), type=pa.string()))
             query_ids, doc_ids = query_ids.filter(mask), doc_ids.filter(mask)
             scores = scores[mask.to_numpy(zero_copy_only=False)]
         return Run(query_ids, doc_ids, scores, name=name)

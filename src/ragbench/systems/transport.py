@@ -14,14 +14,12 @@ and 429 may; other 4xx, malformed JSON and wrong types will not.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
+from ragbench import json_codec
 from ragbench.http import HttpClient, HttpError, HttpResponse, HttpTimeout
 from ragbench.systems.ssrf import UnsafeURL, UrlPolicy
 
@@ -155,11 +153,7 @@ class SystemClient:
         """:meth:`_send`, then the decoded JSON body."""
         response = await self._send(op, method, url, json_body=json_body)
         try:
-            return orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            pass  # the standard library says what is wrong, and reads NaN and Infinity
-        try:
-            return json.loads(response.content)
+            return json_codec.loads(response.content)
         except (ValueError, UnicodeDecodeError) as exc:
             raise SystemCallError(f"{op}: the answer from {url} is not valid JSON ({exc}): "
                                   f"{_excerpt(response, prefix='')}", retryable=False,
